@@ -143,7 +143,12 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     usable = et < valid_until
     ea, eb, et, valid_until = ea[usable], eb[usable], et[usable], valid_until[usable]
 
-    graph = coo_matrix((np.ones(len(ea)), (ea, eb)), shape=(n_nodes, n_nodes))
+    # People: components over every edge that was ever usable, plus each lead's own
+    # lead_id–email tie.
+    has_email = email_nodes >= 0
+    ga = np.concatenate([ea, lead_nodes[has_email]])
+    gb = np.concatenate([eb, email_nodes[has_email].astype(np.int64)])
+    graph = coo_matrix((np.ones(len(ga)), (ga, gb)), shape=(n_nodes, n_nodes))
     _, component = connected_components(graph, directed=False)
 
     # Initial state: each lead owns its lead_id and its email from the beginning of time.
