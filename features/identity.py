@@ -36,15 +36,12 @@ POS_INF = np.inf
 
 def normalise_identifier(values: pd.Series) -> pd.Series:
     """Strip whitespace; emails (anything with an ``@``) are compared case-insensitively."""
-    s = values.astype(object).where(values.notna(), None)
-    s = s.map(lambda v: None if v is None else str(v).strip())
-    is_email = s.map(lambda v: v is not None and "@" in v)
-    return s.where(~is_email, s.map(lambda v: v.lower() if v is not None else None))
+    return pd.Series([normalise_one(v) for v in values.tolist()], index=values.index, dtype=object)
 
 
 def normalise_one(value: object) -> str | None:
     """The scalar twin of :func:`normalise_identifier` (used by the online path)."""
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):
         return None
     v = str(value).strip()
     return v.lower() if "@" in v else v

@@ -10,11 +10,13 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import numpy as np
 
 from features.contract import ContractError
 
@@ -48,6 +50,17 @@ def clean_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class OptionalPath(click.ParamType):
+    """A path; an empty string means "not given" (MLflow project parameters cannot be omitted)."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path | None:
+        if value is None or isinstance(value, Path):
+            return value
+        return Path(value) if str(value).strip() else None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -64,6 +77,20 @@ def main(verbose: bool) -> None:
 def step(message: str) -> None:
     """Progress line on stderr (stdout stays for results)."""
     click.echo(f"» {message}", err=True)
+
+
+def _lead_progress(label: str) -> Callable[[int], None]:
+    """A callback reporting leads done, about every 10%, on stderr."""
+    state = {"done": 0, "last": 0.0}
+
+    def update(n: int, total: int | None = None) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["last"] >= 2.0:
+            state["last"] = now
+            click.echo(f"  {label}: {state['done']:,} leads", err=True)
+
+    return update
 
 
 @main.command()
@@ -94,3 +121,132 @@ def generate(n_leads: int, seed: int, out_dir: Path, start: str, days: int) -> N
     paths = write_dataset(tables, oracle, out_dir)
     step(f"wrote {len(tables.leads):,} leads and {len(tables.events):,} events to {out_dir}")
     click.echo(json.dumps({"out": str(out_dir), "files": [p.name for p in paths]}))
+
+
+def _install_sigterm() -> None:
+    """SIGTERM ends the process like Ctrl-C, so an MLflow run is marked FAILED, not left RUNNING."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"received signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@click.option("--data", "data_dir", default="data/synthetic", show_default=True, type=click.Path(path_type=Path), help="Data directory (data contract tables).")
+@click.option("--config", "config_file", default=None, type=OptionalPath(), help="YAML training config (see training/config.py).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set lightgbm.learning_rate=0.1")
+@clean_errors
+def train(data_dir: Path, config_file: Path | None, overrides: tuple[str, ...]) -> None:
+    """Train both models, evaluate, log to MLflow, register and gate the new version."""
+    from training.config import ConfigError, load_config
+    from training.train import run
+
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UsageFailure(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        import yaml
+
+        parsed[key] = yaml.safe_load(value)
+    try:
+        config = load_config(config_file, parsed)
+    except ConfigError as e:
+        raise UsageFailure(str(e)) from None
+    _install_sigterm()
+    summary = run(data_dir, config, progress=step, on_features=_lead_progress("features"))
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
+@main.command()
+@click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="Any MLflow model URI of a leadscore bundle.")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--config", "config_file", default=None, type=OptionalPath(), help="Config for snapshots and split (default: built-in).")
+@click.option("--all-snapshots", is_flag=True, help="Evaluate on every snapshot, not only the most recent test period.")
+@clean_errors
+def evaluate(model_uri: str, data_dir: Path, config_file: Path | None, all_snapshots: bool) -> None:
+    """Print and log the metrics of any registered model on any data."""
+    import mlflow
+
+    from features.contract import load_tables
+    from features.snapshots import build_snapshots
+    from training import tracking
+    from training.config import load_config
+    from training.registry import load_bundle
+    from training.train import evaluate_bundle, time_split
+
+    config = load_config(config_file)
+    tracking.configure(config.experiment)
+    tables = load_tables(data_dir)
+    step(f"loading {model_uri}")
+    bundle = load_bundle(model_uri)
+    horizons = {"qualified": config.snapshots.qualification_horizon_days, "acquired": config.snapshots.acquisition_horizon_days}
+    snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
+    mask = np.ones(len(snaps), dtype=bool) if all_snapshots else time_split(
+        snaps["as_of"], config.split.validation_fraction, config.split.test_fraction
+    ).test
+    step(f"evaluating on {int(mask.sum()):,} snapshots")
+    metrics = evaluate_bundle(bundle, tables, snaps, mask)
+    with mlflow.start_run(run_name=f"evaluate {model_uri}"):
+        mlflow.set_tags({"leadscore.role": "evaluation", "leadscore.model_uri": model_uri, "leadscore.data_dir": str(data_dir)})
+        for name, m in metrics.items():
+            mlflow.log_metrics(tracking.metric_dict(name, m))
+    click.echo(json.dumps({"model": model_uri, "snapshots": int(mask.sum()), "metrics": metrics}, indent=2))
+
+
+@main.command()
+@click.option("--version", "version", required=True, help="Model version to make champion.")
+@click.option("--reason", required=True, help="Why (recorded on the version).")
+@click.option("--name", default="lead-scoring", show_default=True)
+@clean_errors
+def promote(version: str, reason: str, name: str) -> None:
+    """Force a version to be the champion (bypasses the gate; the reason is recorded)."""
+    from training import registry, tracking
+
+    tracking.configure("lead-scoring")
+    registry.client().get_model_version(name, version)  # fails clearly if it does not exist
+    registry.set_champion(name, version, f"forced: {reason}")
+    click.echo(json.dumps({"champion": version, "reason": reason}))
+
+
+@main.command()
+@click.option("--name", default="lead-scoring", show_default=True)
+@clean_errors
+def rollback(name: str) -> None:
+    """Move the champion alias back to the previous champion."""
+    from training import registry, tracking
+
+    tracking.configure("lead-scoring")
+    old, new = registry.rollback(name)
+    click.echo(json.dumps({"from": old, "champion": new}))
+
+
+@main.command()
+@click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True)
+@click.option("--example", is_flag=True, help="Score the built-in synthetic example lead.")
+@click.option("--input", "input_file", type=click.Path(exists=True, path_type=Path), help="JSON file: one lead or a list of leads (the API's request format).")
+@click.option("--reasons/--no-reasons", default=True, show_default=True)
+@clean_errors
+def predict(model_uri: str, example: bool, input_file: Path | None, reasons: bool) -> None:
+    """Score leads given as JSON with a registered model, in process."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from serving.schemas import Lead, example_request
+    from serving.scorer import Scorer
+    from training import tracking
+    from training.registry import load_bundle
+
+    if example == (input_file is not None):
+        raise UsageFailure("give exactly one of --example or --input FILE")
+    raw = example_request() if example else json.loads(Path(input_file).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    many = isinstance(raw, list)
+    try:
+        leads = TypeAdapter(list[Lead]).validate_python(raw if many else [raw])
+    except ValidationError as e:
+        raise UsageFailure(str(e)) from None
+    tracking.configure("lead-scoring")
+    scorer = Scorer(load_bundle(model_uri))
+    out = scorer.score_many(leads, reasons=reasons)
+    click.echo(json.dumps(out if many else out[0], indent=2))

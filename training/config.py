@@ -1,0 +1,136 @@
+"""Training configuration: one validated pydantic model, loadable from YAML.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and every error
+names the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+TARGETS = ("qualification", "acquisition")
+LABEL_OF = {"qualification": "y_qualified", "acquisition": "y_acquired"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LightGBMConfig(Strict):
+    num_leaves: int = Field(31, ge=2, description="Maximum leaves per tree.")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_rounds: int = Field(1000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer).")
+    early_stopping_rounds: int = Field(50, ge=1)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    cat_smooth: float = Field(10.0, ge=0)
+    num_threads: int = Field(0, ge=0, description="0 means LightGBM's default (all cores).")
+    monotone_engagement: bool = Field(
+        True, description="More engagement never lowers a score: monotone constraints on activity features."
+    )
+
+
+class FeatureConfig(Strict):
+    windows_days: tuple[float, ...] = (1, 7, 30, 90)
+    half_lives_days: tuple[float, ...] = (7, 30)
+    min_category_count: int = Field(20, ge=1)
+    max_categories: int = Field(50, ge=1)
+    max_people_per_identifier: int = Field(3, ge=1, description="An identifier linked to more people is a shared device.")
+
+
+class SnapshotConfig(Strict):
+    offsets_days: tuple[float, ...] = (0, 1, 3, 7, 14, 30)
+    qualification_horizon_days: float = Field(30, gt=0)
+    acquisition_horizon_days: float = Field(90, gt=0)
+
+    @field_validator("offsets_days")
+    @classmethod
+    def _non_negative(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or min(v) < 0:
+            raise ValueError("offsets must be a non-empty list of non-negative days")
+        return v
+
+
+class SplitConfig(Strict):
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share of snapshots (by time) for early stopping and calibration.")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="The most recent share of snapshots, for evaluation.")
+
+
+class GateConfig(Strict):
+    max_auc_drop: float = Field(0.005, ge=0, description="A challenger may be at most this much worse in AUC than the champion.")
+    max_ece: float = Field(0.03, gt=0, description="A challenger's ECE must be at most this, for every target.")
+
+
+class GradeConfig(Strict):
+    # Score is the percentile of the qualification probability among validation snapshots.
+    a_min_score: float = Field(90, gt=0, lt=100)
+    b_min_score: float = Field(70, gt=0, lt=100)
+    c_min_score: float = Field(40, gt=0, lt=100)
+
+
+class TrainConfig(Strict):
+    seed: int = 42
+    targets: tuple[Literal["qualification", "acquisition"], ...] = TARGETS
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    features: FeatureConfig = FeatureConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
+    split: SplitConfig = SplitConfig()
+    gate: GateConfig = GateConfig()
+    grades: GradeConfig = GradeConfig()
+    experiment: str = "lead-scoring"
+    registered_model: str = "lead-scoring"
+    max_train_rows: int | None = Field(None, ge=1000, description="Subsample training snapshots (for quick runs).")
+
+    def flat_params(self) -> dict[str, Any]:
+        """All parameters as flat ``section.key`` pairs, for MLflow."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, obj: Any) -> None:
+            if isinstance(obj, dict):
+                for k, v in obj.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = obj
+
+        walk("", self.model_dump(mode="json"))
+        return out
+
+
+class ConfigError(ValueError):
+    """A configuration file that does not validate; names the key."""
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of keys at the top level")
+        data = loaded or {}
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid config{f' {path}' if path else ''}: {problems}") from None

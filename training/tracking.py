@@ -1,0 +1,153 @@
+"""MLflow logging of a training run: params, metrics, dataset, plots, the bundle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from features.contract import Tables
+from training.config import LABEL_OF, TrainConfig
+
+log = logging.getLogger(__name__)
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+MODEL_CODE = Path(__file__).resolve().parent.parent / "serving" / "mlflow_model.py"
+
+
+def configure(experiment: str) -> str:
+    """Use ``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite default; pick the experiment."""
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def metric_dict(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfig) -> None:
+    import mlflow
+    import mlflow.data
+
+    snaps, split = result.snapshots, result.split
+    mlflow.log_params(
+        {
+            "data.leads": len(tables.leads),
+            "data.events": len(tables.events),
+            "data.identities": len(tables.identities),
+            "data.snapshots": len(snaps),
+            "data.train_snapshots": int(split.train.sum()),
+            "data.validation_snapshots": int(split.valid.sum()),
+            "data.test_snapshots": int(split.test.sum()),
+            "data.first_lead": str(tables.leads["created_at"].min()),
+            "data.last_lead": str(tables.leads["created_at"].max()),
+            "data.validation_start": str(split.valid_start),
+            "data.test_start": str(split.test_start),
+            "features.count": len(result.bundle.pipeline.feature_names_),
+        }
+    )
+    for name, m in result.metrics.items():
+        mlflow.log_metrics(metric_dict(name, m))
+        mlflow.log_param(f"{name}.calibration", result.bundle.targets[name].calibrator.method_)
+        base = result.baseline_metrics[name]
+        best = max(v["roc_auc"] for v in base.values())
+        mlflow.log_metric(f"{name}_best_baseline_roc_auc", best)
+        mlflow.log_metric(f"{name}_auc_over_best_baseline", m["roc_auc"] - best)
+        if name in result.oracle_auc:
+            mlflow.log_metric(f"{name}_oracle_roc_auc", result.oracle_auc[name])
+            mlflow.log_metric(f"{name}_oracle_gap", result.oracle_auc[name] - m["roc_auc"])
+    mlflow.log_dict(result.info["identity"], "identity_report.json")
+    mlflow.log_dict(result.bundle.pipeline.describe(), "features.json")
+
+    # The training data as an MLflow dataset (schema, digest, source), features and labels.
+    frame = result.bundle.pipeline.to_frame(result.X[split.train][:50_000])
+    for t in config.targets:
+        frame[LABEL_OF[t]] = snaps.loc[split.train, LABEL_OF[t]].to_numpy()[:50_000]
+    dataset = mlflow.data.from_pandas(
+        frame, source=str(Path(data_dir).resolve()), name="training-snapshots", targets=LABEL_OF[config.targets[0]]
+    )
+    mlflow.log_input(dataset, context="training")
+
+    # Baselines as nested runs with the same metric names: the MLflow UI compares them
+    # with the model side by side.
+    baselines = sorted({b for bm in result.baseline_metrics.values() for b in bm})
+    for b in baselines:
+        with mlflow.start_run(run_name=f"baseline-{b}", nested=True):
+            mlflow.set_tags({"leadscore.role": "baseline", "leadscore.baseline": b})
+            for name in result.baseline_metrics:
+                mlflow.log_metrics(metric_dict(name, result.baseline_metrics[name][b]))
+    log_plots(result, config)
+
+
+def log_plots(result: Any, config: TrainConfig) -> None:
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    from training import plots
+
+    split, snaps, X = result.split, result.snapshots, result.X
+    frame = result.bundle.pipeline.to_frame(X)
+    from training.baselines import fit_baselines
+
+    for name, tm in result.bundle.targets.items():
+        y = snaps[LABEL_OF[name]].to_numpy()
+        te = split.test & ~np.isnan(y)
+        p = tm.predict(X[te])
+        tr = np.flatnonzero(split.train & ~np.isnan(y))[:100_000]
+        scores = {"leadscore": p}
+        for b, model in fit_baselines(frame.iloc[tr].reset_index(drop=True), y[tr]).items():
+            scores[b] = model.predict_proba(frame[te].reset_index(drop=True))
+        figs = {
+            "roc_pr": plots.roc_pr_figure(y[te], scores, f"{name}: ROC and PR (test period)"),
+            "reliability": plots.reliability_figure(y[te], p, f"{name}: reliability (test period)"),
+            "gain": plots.gain_figure(y[te], scores, f"{name}: cumulative gain and lift"),
+            "importance": plots.importance_figure(
+                result.bundle.pipeline.feature_names_,
+                tm.booster.feature_importance(importance_type="gain"),
+                f"{name}: feature importance (gain)",
+            ),
+        }
+        sample = np.flatnonzero(te)[:2000]
+        contrib = np.asarray(tm.booster.predict(X[sample], pred_contrib=True))[:, :-1]
+        figs["reasons"] = plots.reasons_figure(
+            result.bundle.pipeline.feature_names_,
+            np.abs(contrib).mean(axis=0),
+            np.where(contrib > 0, contrib, 0).mean(axis=0),
+            np.where(contrib < 0, contrib, 0).mean(axis=0),
+            f"{name}: summary of reasons (test sample)",
+        )
+        for kind, fig in figs.items():
+            mlflow.log_figure(fig, f"plots/{name}_{kind}.png")
+            plt.close(fig)
+
+
+def log_bundle(bundle_dir: Path, registered_model: str) -> Any:
+    """Log the bundle as a pyfunc model from code, with signature and a synthetic example."""
+    import mlflow
+
+    from serving.schemas import example_request
+
+    root = Path(__file__).resolve().parent.parent
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(MODEL_CODE),
+        artifacts={"bundle": str(bundle_dir)},
+        input_example=[example_request()],
+        registered_model_name=registered_model,
+        code_paths=[str(root / "features"), str(root / "training"), str(root / "serving")],
+        pip_requirements=_requirements(),
+    )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "pydantic", "mlflow"]
+    return [f"{p}=={version(p)}" for p in pkgs]

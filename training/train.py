@@ -1,0 +1,317 @@
+"""The training job: snapshots → features → two calibrated LightGBM models → bundle → MLflow.
+
+One explicit run: seed everything, ``with mlflow.start_run()``, log params, metrics,
+dataset, plots and the bundle, register it, give it the ``challenger`` alias and pass it
+through the promotion gate. A run that fails or is interrupted ends FAILED and moves no
+alias (the aliases move only after everything else has succeeded).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.contract import Tables, load_tables
+from features.identity import resolve_identities
+from features.pipeline import FeaturePipeline
+from features.snapshots import build_snapshots, observed_until
+from training.baselines import fit_baselines
+from training.bundle import ModelBundle, TargetModel
+from training.calibration import Calibrator
+from training.config import LABEL_OF, TrainConfig
+from training.metrics import evaluate_scores
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    valid_start: pd.Timestamp
+    test_start: pd.Timestamp
+
+
+@dataclass
+class TrainResult:
+    bundle: ModelBundle
+    metrics: dict[str, dict[str, float]]
+    baseline_metrics: dict[str, dict[str, dict[str, float]]]
+    oracle_auc: dict[str, float]
+    snapshots: pd.DataFrame
+    X: np.ndarray
+    split: Split
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def time_split(as_of: pd.Series, valid_fraction: float, test_fraction: float) -> Split:
+    """Train on the past, validate on the next period, test on the most recent one."""
+    t = as_of.to_numpy()
+    test_start = pd.Timestamp(np.quantile(t.astype("int64"), 1 - test_fraction).astype("datetime64[us]"))
+    valid_start = pd.Timestamp(
+        np.quantile(t.astype("int64"), 1 - test_fraction - valid_fraction).astype("datetime64[us]")
+    )
+    ts = pd.Series(t)
+    train = (ts < valid_start).to_numpy()
+    valid = ((ts >= valid_start) & (ts < test_start)).to_numpy()
+    test = (ts >= test_start).to_numpy()
+    return Split(train, valid, test, valid_start, test_start)
+
+
+def load_oracle(data_dir: Path) -> pd.DataFrame | None:
+    path = Path(data_dir) / "oracle.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def oracle_for(oracle: pd.DataFrame, snapshots: pd.DataFrame, config: TrainConfig) -> dict[str, np.ndarray]:
+    from features.generate import oracle_probabilities
+
+    p_q, p_a = oracle_probabilities(
+        oracle,
+        snapshots["lead_id"].to_numpy(),
+        snapshots["as_of"].to_numpy(),
+        config.snapshots.qualification_horizon_days,
+        config.snapshots.acquisition_horizon_days,
+    )
+    return {"qualification": p_q, "acquisition": p_a}
+
+
+def lgb_params(config: TrainConfig) -> dict[str, Any]:
+    c = config.lightgbm
+    return {
+        "objective": "binary",
+        "metric": "binary_logloss",
+        "learning_rate": c.learning_rate,
+        "num_leaves": c.num_leaves,
+        "min_data_in_leaf": c.min_data_in_leaf,
+        "feature_fraction": c.feature_fraction,
+        "bagging_fraction": c.bagging_fraction,
+        "bagging_freq": c.bagging_freq,
+        "lambda_l2": c.lambda_l2,
+        "cat_smooth": c.cat_smooth,
+        "num_threads": c.num_threads,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def fit_target(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    split: Split,
+    pipeline: FeaturePipeline,
+    config: TrainConfig,
+) -> TargetModel:
+    """Train one booster with early stopping on validation, then calibrate on validation."""
+    known = ~np.isnan(y)
+    tr, va = split.train & known, split.valid & known
+    if config.max_train_rows is not None and tr.sum() > config.max_train_rows:
+        idx = np.flatnonzero(tr)
+        keep = np.random.default_rng(config.seed).choice(idx, config.max_train_rows, replace=False)
+        tr = np.zeros_like(tr)
+        tr[keep] = True
+    for part, mask in (("training", tr), ("validation", va)):
+        if mask.sum() == 0 or len(np.unique(y[mask])) < 2:
+            raise ValueError(
+                f"target {name}: the {part} period has {int(mask.sum())} labelled snapshots and "
+                f"{int(np.nansum(y[mask]))} positives; need both classes (more data or other split fractions)"
+            )
+    names = pipeline.feature_names_
+    cats = pipeline.categorical_indices_
+    dtrain = lgb.Dataset(X[tr], y[tr], feature_name=names, categorical_feature=cats, free_raw_data=True)
+    dvalid = lgb.Dataset(X[va], y[va], reference=dtrain, feature_name=names, categorical_feature=cats)
+    params = lgb_params(config)
+    if config.lightgbm.monotone_engagement:
+        params["monotone_constraints"] = [f.direction for f in pipeline.features_]
+        params["monotone_constraints_method"] = "intermediate"
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.lightgbm.max_rounds,
+        valid_sets=[dvalid],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(config.lightgbm.early_stopping_rounds, verbose=False)],
+    )
+    # Keep only the trees early stopping chose, so every consumer predicts the same thing.
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    raw_valid = np.asarray(booster.predict(X[va]))
+    calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
+    return TargetModel(name, booster, calibrator)
+
+
+def train_bundle(
+    tables: Tables,
+    config: TrainConfig,
+    oracle: pd.DataFrame | None = None,
+    progress: Progress = lambda _: None,
+    on_features: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Everything but MLflow: the model bundle and its evaluation on the test period."""
+    t0 = time.perf_counter()
+    np.random.seed(config.seed)
+    horizons = {
+        "qualified": config.snapshots.qualification_horizon_days,
+        "acquired": config.snapshots.acquisition_horizon_days,
+    }
+    progress("building snapshots")
+    snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
+    if len(snaps) == 0:
+        raise ValueError("no snapshots: every lead is closed or created after the export time")
+    split = time_split(snaps["as_of"], config.split.validation_fraction, config.split.test_fraction)
+    progress(
+        f"{len(snaps):,} snapshots of {snaps['lead'].nunique():,} leads: "
+        f"{split.train.sum():,} train / {split.valid.sum():,} validation / {split.test.sum():,} test "
+        f"(test from {split.test_start:%Y-%m-%d})"
+    )
+    fc = config.features
+    pipeline = FeaturePipeline(
+        windows=fc.windows_days,
+        half_lives=fc.half_lives_days,
+        min_category_count=fc.min_category_count,
+        max_categories=fc.max_categories,
+        max_people_per_identifier=fc.max_people_per_identifier,
+    )
+    train_leads = np.unique(snaps.loc[split.train, "lead"].to_numpy())
+    pipeline.fit(tables.leads.iloc[train_leads])
+    progress("resolving identities")
+    identity = resolve_identities(tables, fc.max_people_per_identifier)
+    id_report = identity.report(tables.events)
+    progress(
+        f"identity: {id_report['events_attributed_share']:.1%} of events attributed, "
+        f"{id_report['people']:,} people, {id_report['shared_identifiers']} shared identifiers"
+    )
+    progress(f"computing {len(pipeline.feature_names_)} features")
+    t_feat = time.perf_counter()
+    X = pipeline.transform(tables, snaps, identity=identity, progress=on_features)
+    feature_seconds = time.perf_counter() - t_feat
+
+    targets: dict[str, TargetModel] = {}
+    metrics: dict[str, dict[str, float]] = {}
+    baseline_metrics: dict[str, dict[str, dict[str, float]]] = {}
+    oracle_auc: dict[str, float] = {}
+    oracle_p = oracle_for(oracle, snaps, config) if oracle is not None else None
+    frame = pipeline.to_frame(X)
+    for name in config.targets:
+        y = snaps[LABEL_OF[name]].to_numpy()
+        progress(f"training {name} model")
+        tm = fit_target(name, X, y, split, pipeline, config)
+        targets[name] = tm
+        te = split.test & ~np.isnan(y)
+        p_test = tm.predict(X[te])
+        metrics[name] = evaluate_scores(y[te], p_test)
+        metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
+        progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
+        tr = split.train & ~np.isnan(y)
+        sample = _subsample(np.flatnonzero(tr), 200_000, config.seed)
+        baselines = fit_baselines(frame.iloc[sample].reset_index(drop=True), y[sample])
+        baseline_metrics[name] = {
+            b: evaluate_scores(y[te], model.predict_proba(frame[te].reset_index(drop=True)))
+            for b, model in baselines.items()
+        }
+        if oracle_p is not None:
+            oracle_auc[name] = evaluate_scores(y[te], oracle_p[name][te])["roc_auc"]
+
+    primary = "qualification" if "qualification" in targets else next(iter(targets))
+    p_valid = targets[primary].predict(X[split.valid])
+    quantiles = np.quantile(p_valid, np.linspace(0, 1, 101)).tolist()
+    g = config.grades
+    bundle = ModelBundle(
+        pipeline=pipeline,
+        targets=targets,
+        score_quantiles=[float(q) for q in quantiles],
+        grade_min_scores={"A": g.a_min_score, "B": g.b_min_score, "C": g.c_min_score},
+        metadata={
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "metrics": metrics,
+            "test_start": split.test_start.isoformat(),
+            "observed_until": observed_until(tables).isoformat(),
+            "config": config.model_dump(mode="json"),
+        },
+    )
+    info = {
+        "seconds_total": time.perf_counter() - t0,
+        "seconds_features": feature_seconds,
+        "identity": id_report,
+    }
+    return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, split, info)
+
+
+def _subsample(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if len(idx) <= n:
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
+
+
+def evaluate_bundle(bundle: ModelBundle, tables: Tables, snaps: pd.DataFrame, mask: np.ndarray) -> dict[str, dict[str, float]]:
+    """Metrics of any bundle on chosen snapshots, with the bundle's own feature pipeline."""
+    rows = snaps[mask].reset_index(drop=True)
+    X = bundle.pipeline.transform(tables, rows)
+    preds = bundle.predict_matrix(X)
+    out = {}
+    for name, p in preds.items():
+        y = rows[LABEL_OF[name]].to_numpy()
+        known = ~np.isnan(y)
+        out[name] = evaluate_scores(y[known], p[known])
+    return out
+
+
+def run(
+    data_dir: str | Path,
+    config: TrainConfig,
+    progress: Progress = lambda _: None,
+    on_features: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """The whole job, tracked in MLflow. Returns a summary (run id, version, decision)."""
+    import mlflow
+
+    from training import registry, tracking
+
+    data_dir = Path(data_dir)
+    tables = load_tables(data_dir)
+    oracle = load_oracle(data_dir)
+    tracking.configure(config.experiment)
+    with mlflow.start_run(run_name=f"train-{datetime.now(UTC):%Y%m%d-%H%M%S}") as active:
+        mlflow.set_tags({"leadscore.role": "model", "leadscore.data_dir": str(data_dir)})
+        mlflow.log_params(config.flat_params())
+        result = train_bundle(tables, config, oracle, progress, on_features)
+        progress("logging to MLflow")
+        tracking.log_training(result, tables, data_dir, config)
+        expected = registry.next_version(config.registered_model)
+        result.bundle.version = expected
+        result.bundle.metadata.update(version=expected, run_id=active.info.run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle_dir = result.bundle.save(Path(tmp) / "bundle")
+            model_info = tracking.log_bundle(bundle_dir, config.registered_model)
+        version = str(model_info.registered_model_version)
+        if version != expected:
+            raise RuntimeError(f"registry gave version {version}, expected {expected}: concurrent registration?")
+        progress(f"registered {config.registered_model} version {version}")
+        decision = registry.gate_and_alias(
+            config, version, result, tables, progress=progress
+        )
+        mlflow.set_tags({"leadscore.model_version": version, "leadscore.gate": decision["decision"]})
+        return {
+            "run_id": active.info.run_id,
+            "model_uri": f"models:/{config.registered_model}/{version}",
+            "version": version,
+            "metrics": result.metrics,
+            "baselines": {t: {b: m["roc_auc"] for b, m in bm.items()} for t, bm in result.baseline_metrics.items()},
+            "oracle_auc": result.oracle_auc,
+            "gate": decision,
+            "seconds": result.info["seconds_total"],
+        }
