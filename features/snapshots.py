@@ -2,9 +2,9 @@
 
 A lead is snapshotted at creation and at each rescoring offset while it is still open
 (neither qualified nor acquired at ``as_of``) and before the data's export time. Labels look
-only at ``(as_of, as_of + horizon]``. Where that window runs past the export time and no
-outcome was seen yet, the label is unknown (NaN) and the example is left out of that
-target's training and evaluation, so censoring never turns into a false negative.
+only at ``(as_of, as_of + horizon]``. Where that window runs past the export time, the
+label is unknown (NaN) and the example is left out of that target's training and
+evaluation, so censoring turns into neither a false negative nor a biased positive rate.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.contract import Tables
+from features.contract import Tables, UserError
 
 DEFAULT_OFFSETS_DAYS: tuple[float, ...] = (0, 1, 3, 7, 14, 30)
 DEFAULT_HORIZONS_DAYS: dict[str, float] = {"qualified": 30.0, "acquired": 90.0}
@@ -48,7 +48,7 @@ def build_snapshots(
     outcome_times = _outcome_times(tables)
     offsets = np.asarray(sorted(set(float(o) for o in offsets_days)), dtype="float64")
     if (offsets < 0).any():
-        raise ValueError("snapshot offsets must be non-negative")
+        raise UserError("snapshot offsets must be non-negative")
     lead = np.repeat(np.arange(n), len(offsets))
     off = np.tile(offsets, n)
     created = leads["created_at"].to_numpy().astype("datetime64[us]")
@@ -62,7 +62,7 @@ def build_snapshots(
     frame = frame[open_].reset_index(drop=True)
     for target, horizon in horizons.items():
         if target not in outcome_times:
-            raise ValueError(f"unknown target {target!r}; expected one of {sorted(outcome_times)}")
+            raise UserError(f"unknown target {target!r}; expected one of {sorted(outcome_times)}")
         frame[f"y_{target}"] = label_window(
             outcome_times[target][frame["lead"].to_numpy()], frame["as_of"].to_numpy(), horizon, until64
         )
@@ -70,10 +70,15 @@ def build_snapshots(
 
 
 def label_window(event_at: np.ndarray, as_of: np.ndarray, horizon_days: float, until: np.datetime64) -> np.ndarray:
-    """1 if the event falls in (as_of, as_of + horizon], 0 if surely not, NaN if censored."""
+    """1 if the event falls in (as_of, as_of + horizon], 0 if not, NaN if the window is cut off.
+
+    A window that reaches the export time is unknown whatever happened in it: keeping the
+    early positives of such windows and dropping their negatives would inflate the
+    positive rate of the most recent period, exactly the one used for testing.
+    """
     end = as_of + np.timedelta64(int(round(horizon_days * 86_400e6)), "us")
     happened = ~np.isnat(event_at) & (event_at > as_of) & (event_at <= end)
-    censored = ~happened & (end >= until)
+    censored = end >= until
     y = happened.astype("float64")
     y[censored] = np.nan
     return y

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 import numpy as np
 
-from features.contract import ContractError
+from features.contract import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("leadscore")
@@ -40,12 +40,14 @@ def clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ContractError as e:
+        except (UserError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
             raise UsageFailure(str(e)) from None
-        except (FileNotFoundError, ValueError, PermissionError) as e:
-            if isinstance(e, ValueError) and type(e).__module__.startswith("numpy"):
-                raise
-            raise UsageFailure(str(e)) from None
+        except Exception as e:
+            mlflow_exc = sys.modules.get("mlflow.exceptions")  # only if MLflow was used
+            if mlflow_exc is not None and isinstance(e, mlflow_exc.MlflowException):
+                if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    raise UsageFailure(e.message) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -175,7 +177,7 @@ def evaluate(model_uri: str, data_dir: Path, config_file: Path | None, all_snaps
     from training import tracking
     from training.config import load_config
     from training.registry import load_bundle
-    from training.train import evaluate_bundle, time_split
+    from training.train import evaluate_bundle, target_splits
 
     config = load_config(config_file)
     tracking.configure(config.experiment)
@@ -184,16 +186,20 @@ def evaluate(model_uri: str, data_dir: Path, config_file: Path | None, all_snaps
     bundle = load_bundle(model_uri)
     horizons = {"qualified": config.snapshots.qualification_horizon_days, "acquired": config.snapshots.acquisition_horizon_days}
     snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
-    mask = np.ones(len(snaps), dtype=bool) if all_snapshots else time_split(
-        snaps["as_of"], config.split.validation_fraction, config.split.test_fraction
-    ).test
-    step(f"evaluating on {int(mask.sum()):,} snapshots")
-    metrics = evaluate_bundle(bundle, tables, snaps, mask)
+    targets = list(bundle.targets)
+    config = config.model_copy(update={"targets": tuple(targets)})
+    if all_snapshots:
+        masks = {t: np.ones(len(snaps), dtype=bool) for t in targets}
+    else:
+        masks = {t: sp.test for t, sp in target_splits(snaps, config).items()}
+    n_rows = int(np.logical_or.reduce(list(masks.values())).sum())
+    step(f"evaluating on {n_rows:,} snapshots")
+    metrics = evaluate_bundle(bundle, tables, snaps, masks)
     with mlflow.start_run(run_name=f"evaluate {model_uri}"):
         mlflow.set_tags({"leadscore.role": "evaluation", "leadscore.model_uri": model_uri, "leadscore.data_dir": str(data_dir)})
         for name, m in metrics.items():
             mlflow.log_metrics(tracking.metric_dict(name, m))
-    click.echo(json.dumps({"model": model_uri, "snapshots": int(mask.sum()), "metrics": metrics}, indent=2))
+    click.echo(json.dumps({"model": model_uri, "snapshots": n_rows, "metrics": metrics}, indent=2))
 
 
 @main.command()

@@ -20,6 +20,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from features.contract import UserError
 from features.pipeline import FeaturePipeline
 from training.calibration import Calibrator
 
@@ -29,7 +30,7 @@ GRADES = ("A", "B", "C", "D")
 ACTIONS = {"A": "route_to_sales", "B": "nurture", "C": "nurture", "D": "disqualify"}
 
 
-class BundleError(RuntimeError):
+class BundleError(UserError):
     """A bundle that is missing, corrupt or inconsistent; refused at load."""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from features.contract import UserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 TARGETS = ("qualification", "acquisition")
@@ -104,7 +105,7 @@ class TrainConfig(Strict):
         return out
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration file that does not validate; names the key."""
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from features.contract import Tables
+from features.contract import Tables, UserError
 from training.bundle import ModelBundle
 from training.config import TrainConfig
 
@@ -76,12 +76,12 @@ def rollback(name: str) -> tuple[str, str]:
     c = client()
     current = alias_version(name, "champion")
     if current is None:
-        raise ValueError(f"model {name!r} has no champion to roll back from")
+        raise UserError(f"model {name!r} has no champion to roll back from")
     history = _history(name)
     while history and history[-1] == current:
         history.pop()
     if not history:
-        raise ValueError(f"model {name!r}: version {current} is the first champion; there is nothing to roll back to")
+        raise UserError(f"model {name!r}: version {current} is the first champion; there is nothing to roll back to")
     previous = history[-1]
     c.set_registered_model_alias(name, "champion", previous)
     c.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
@@ -109,7 +109,9 @@ def gate_and_alias(
     else:
         progress(f"evaluating champion version {champion} on the same holdout")
         champ_bundle = load_bundle(f"models:/{name}/{champion}")
-        champ_metrics = evaluate_bundle(champ_bundle, tables, result.snapshots, result.split.test)
+        champ_metrics = evaluate_bundle(
+            champ_bundle, tables, result.snapshots, {t: sp.test for t, sp in result.splits.items()}
+        )
         passed, checks = gate(challenger_metrics, champ_metrics, config)
         decision.update(
             decision="promoted" if passed else "rejected",

@@ -36,23 +36,29 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
     import mlflow
     import mlflow.data
 
-    snaps, split = result.snapshots, result.split
+    snaps, splits = result.snapshots, result.splits
+    first = splits[config.targets[0]]
     mlflow.log_params(
         {
             "data.leads": len(tables.leads),
             "data.events": len(tables.events),
             "data.identities": len(tables.identities),
             "data.snapshots": len(snaps),
-            "data.train_snapshots": int(split.train.sum()),
-            "data.validation_snapshots": int(split.valid.sum()),
-            "data.test_snapshots": int(split.test.sum()),
             "data.first_lead": str(tables.leads["created_at"].min()),
             "data.last_lead": str(tables.leads["created_at"].max()),
-            "data.validation_start": str(split.valid_start),
-            "data.test_start": str(split.test_start),
             "features.count": len(result.bundle.pipeline.feature_names_),
         }
     )
+    for name, sp in splits.items():
+        mlflow.log_params(
+            {
+                f"data.{name}.train_snapshots": int(sp.train.sum()),
+                f"data.{name}.validation_snapshots": int(sp.valid.sum()),
+                f"data.{name}.test_snapshots": int(sp.test.sum()),
+                f"data.{name}.validation_start": str(sp.valid_start),
+                f"data.{name}.test_start": str(sp.test_start),
+            }
+        )
     for name, m in result.metrics.items():
         mlflow.log_metrics(metric_dict(name, m))
         mlflow.log_param(f"{name}.calibration", result.bundle.targets[name].calibrator.method_)
@@ -67,9 +73,9 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
     mlflow.log_dict(result.bundle.pipeline.describe(), "features.json")
 
     # The training data as an MLflow dataset (schema, digest, source), features and labels.
-    frame = result.bundle.pipeline.to_frame(result.X[split.train][:50_000])
+    frame = result.bundle.pipeline.to_frame(result.X[first.train][:50_000])
     for t in config.targets:
-        frame[LABEL_OF[t]] = snaps.loc[split.train, LABEL_OF[t]].to_numpy()[:50_000]
+        frame[LABEL_OF[t]] = snaps.loc[first.train, LABEL_OF[t]].to_numpy()[:50_000]
     dataset = mlflow.data.from_pandas(
         frame, source=str(Path(data_dir).resolve()), name="training-snapshots", targets=LABEL_OF[config.targets[0]]
     )
@@ -92,18 +98,13 @@ def log_plots(result: Any, config: TrainConfig) -> None:
 
     from training import plots
 
-    split, snaps, X = result.split, result.snapshots, result.X
-    frame = result.bundle.pipeline.to_frame(X)
-    from training.baselines import fit_baselines
-
+    snaps, X = result.snapshots, result.X
     for name, tm in result.bundle.targets.items():
+        split = result.splits[name]
         y = snaps[LABEL_OF[name]].to_numpy()
         te = split.test & ~np.isnan(y)
-        p = tm.predict(X[te])
-        tr = np.flatnonzero(split.train & ~np.isnan(y))[:100_000]
-        scores = {"leadscore": p}
-        for b, model in fit_baselines(frame.iloc[tr].reset_index(drop=True), y[tr]).items():
-            scores[b] = model.predict_proba(frame[te].reset_index(drop=True))
+        scores = result.info["test_scores"][name]
+        p = scores["leadscore"]
         figs = {
             "roc_pr": plots.roc_pr_figure(y[te], scores, f"{name}: ROC and PR (test period)"),
             "reliability": plots.reliability_figure(y[te], p, f"{name}: reliability (test period)"),

@@ -21,7 +21,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.contract import Tables, load_tables
+from features.contract import Tables, UserError, load_tables
 from features.identity import resolve_identities
 from features.pipeline import FeaturePipeline
 from features.snapshots import build_snapshots, observed_until
@@ -52,7 +52,7 @@ class TrainResult:
     oracle_auc: dict[str, float]
     snapshots: pd.DataFrame
     X: np.ndarray
-    split: Split
+    splits: dict[str, Split]
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +68,28 @@ def time_split(as_of: pd.Series, valid_fraction: float, test_fraction: float) ->
     valid = ((ts >= valid_start) & (ts < test_start)).to_numpy()
     test = (ts >= test_start).to_numpy()
     return Split(train, valid, test, valid_start, test_start)
+
+
+def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
+    """A time split per target, over that target's labelled (uncensored) snapshots.
+
+    Labels with long horizons are censored near the export time, so the most recent
+    period differs per target: for each, it is the most recent ``test_fraction`` of the
+    snapshots whose label is known.
+    """
+    out = {}
+    for name in config.targets:
+        known = snaps[LABEL_OF[name]].notna().to_numpy()
+        if known.sum() == 0:
+            raise UserError(f"target {name}: no snapshot has a known label (every outcome window is censored)")
+        sp = time_split(snaps.loc[known, "as_of"], config.split.validation_fraction, config.split.test_fraction)
+        full = {}
+        for part in ("train", "valid", "test"):
+            m = np.zeros(len(snaps), dtype=bool)
+            m[np.flatnonzero(known)[getattr(sp, part)]] = True
+            full[part] = m
+        out[name] = Split(full["train"], full["valid"], full["test"], sp.valid_start, sp.test_start)
+    return out
 
 
 def load_oracle(data_dir: Path) -> pd.DataFrame | None:
@@ -127,7 +149,7 @@ def fit_target(
         tr[keep] = True
     for part, mask in (("training", tr), ("validation", va)):
         if mask.sum() == 0 or len(np.unique(y[mask])) < 2:
-            raise ValueError(
+            raise UserError(
                 f"target {name}: the {part} period has {int(mask.sum())} labelled snapshots and "
                 f"{int(np.nansum(y[mask]))} positives; need both classes (more data or other split fractions)"
             )
@@ -171,13 +193,15 @@ def train_bundle(
     progress("building snapshots")
     snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
     if len(snaps) == 0:
-        raise ValueError("no snapshots: every lead is closed or created after the export time")
-    split = time_split(snaps["as_of"], config.split.validation_fraction, config.split.test_fraction)
-    progress(
-        f"{len(snaps):,} snapshots of {snaps['lead'].nunique():,} leads: "
-        f"{split.train.sum():,} train / {split.valid.sum():,} validation / {split.test.sum():,} test "
-        f"(test from {split.test_start:%Y-%m-%d})"
-    )
+        raise UserError("no snapshots: every lead is closed or created after the export time")
+    splits = target_splits(snaps, config)
+    progress(f"{len(snaps):,} snapshots of {snaps['lead'].nunique():,} leads")
+    for name, sp in splits.items():
+        progress(
+            f"  {name}: {sp.train.sum():,} train / {sp.valid.sum():,} validation / {sp.test.sum():,} test "
+            f"labelled snapshots (validation from {sp.valid_start:%Y-%m-%d}, test from {sp.test_start:%Y-%m-%d})"
+        )
+    split = splits[config.targets[0]]
     fc = config.features
     pipeline = FeaturePipeline(
         windows=fc.windows_days,
@@ -186,7 +210,8 @@ def train_bundle(
         max_categories=fc.max_categories,
         max_people_per_identifier=fc.max_people_per_identifier,
     )
-    train_leads = np.unique(snaps.loc[split.train, "lead"].to_numpy())
+    first_valid = min(sp.valid_start for sp in splits.values())
+    train_leads = np.unique(snaps.loc[(snaps["as_of"] < first_valid).to_numpy(), "lead"].to_numpy())
     pipeline.fit(tables.leads.iloc[train_leads])
     progress("resolving identities")
     identity = resolve_identities(tables, fc.max_people_per_identifier)
@@ -204,11 +229,13 @@ def train_bundle(
     metrics: dict[str, dict[str, float]] = {}
     baseline_metrics: dict[str, dict[str, dict[str, float]]] = {}
     oracle_auc: dict[str, float] = {}
+    test_scores: dict[str, dict[str, np.ndarray]] = {}
     oracle_p = oracle_for(oracle, snaps, config) if oracle is not None else None
     frame = pipeline.to_frame(X)
     for name in config.targets:
         y = snaps[LABEL_OF[name]].to_numpy()
         progress(f"training {name} model")
+        split = splits[name]
         tm = fit_target(name, X, y, split, pipeline, config)
         targets[name] = tm
         te = split.test & ~np.isnan(y)
@@ -219,15 +246,15 @@ def train_bundle(
         tr = split.train & ~np.isnan(y)
         sample = _subsample(np.flatnonzero(tr), 200_000, config.seed)
         baselines = fit_baselines(frame.iloc[sample].reset_index(drop=True), y[sample])
-        baseline_metrics[name] = {
-            b: evaluate_scores(y[te], model.predict_proba(frame[te].reset_index(drop=True)))
-            for b, model in baselines.items()
-        }
+        test_frame = frame[te].reset_index(drop=True)
+        scores = {"leadscore": p_test} | {b: m.predict_proba(test_frame) for b, m in baselines.items()}
+        test_scores[name] = scores
+        baseline_metrics[name] = {b: evaluate_scores(y[te], scores[b]) for b in baselines}
         if oracle_p is not None:
             oracle_auc[name] = evaluate_scores(y[te], oracle_p[name][te])["roc_auc"]
 
     primary = "qualification" if "qualification" in targets else next(iter(targets))
-    p_valid = targets[primary].predict(X[split.valid])
+    p_valid = targets[primary].predict(X[splits[primary].valid])
     quantiles = np.quantile(p_valid, np.linspace(0, 1, 101)).tolist()
     g = config.grades
     bundle = ModelBundle(
@@ -247,8 +274,9 @@ def train_bundle(
         "seconds_total": time.perf_counter() - t0,
         "seconds_features": feature_seconds,
         "identity": id_report,
+        "test_scores": test_scores,
     }
-    return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, split, info)
+    return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, splits, info)
 
 
 def _subsample(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -257,16 +285,22 @@ def _subsample(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
 
 
-def evaluate_bundle(bundle: ModelBundle, tables: Tables, snaps: pd.DataFrame, mask: np.ndarray) -> dict[str, dict[str, float]]:
-    """Metrics of any bundle on chosen snapshots, with the bundle's own feature pipeline."""
-    rows = snaps[mask].reset_index(drop=True)
+def evaluate_bundle(
+    bundle: ModelBundle, tables: Tables, snaps: pd.DataFrame, masks: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Metrics of any bundle on chosen snapshots per target, with its own feature pipeline."""
+    union = np.zeros(len(snaps), dtype=bool)
+    for m in masks.values():
+        union |= m
+    rows = snaps[union].reset_index(drop=True)
     X = bundle.pipeline.transform(tables, rows)
-    preds = bundle.predict_matrix(X)
     out = {}
-    for name, p in preds.items():
+    for name, tm in bundle.targets.items():
+        if name not in masks:
+            continue
         y = rows[LABEL_OF[name]].to_numpy()
-        known = ~np.isnan(y)
-        out[name] = evaluate_scores(y[known], p[known])
+        sel = masks[name][union] & ~np.isnan(y)
+        out[name] = evaluate_scores(y[sel], tm.predict(X[sel]))
     return out
 
 
