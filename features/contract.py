@@ -108,7 +108,11 @@ EVENT_TYPES = (
 )
 
 
-class ContractError(ValueError):
+class UserError(ValueError):
+    """An error the user can fix (bad data, bad config, bad arguments); shown as one line."""
+
+
+class ContractError(UserError):
     """Input that breaks the data contract. Names the table, the column and some rows."""
 
     def __init__(

@@ -48,12 +48,17 @@ DEPARTMENTS = (
 )
 DEPARTMENT_P = (0.03, 0.2, 0.14, 0.12, 0.1, 0.06, 0.07, 0.07, 0.05, 0.04, 0.04, 0.02, 0.06)
 DEPARTMENT_FIT = (0.3, 0.6, 0.6, 0.0, 0.1, 0.2, 0.4, 0.2, -0.3, -0.6, 0.1, -0.7, -0.6)
+# Buying authority: seniority counts in full only in the departments that buy (a VP of
+# Marketing signs; a VP of HR rarely does for this product).
+DEPARTMENT_AUTHORITY = (1.0, 1.0, 1.0, 0.4, 0.7, 0.6, 0.6, 0.5, 0.3, 0.1, 0.4, 0.1, 0.2)
 INDUSTRIES = (
     "Software", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Education",
     "Government", "Media", "Telecommunications", "Consulting", "E-commerce", "Non-profit",
 )
 INDUSTRY_P = (0.18, 0.1, 0.1, 0.1, 0.08, 0.07, 0.04, 0.06, 0.05, 0.1, 0.08, 0.04)
 INDUSTRY_FIT = (0.5, 0.3, 0.0, -0.1, 0.1, -0.4, -0.6, 0.1, 0.1, 0.2, 0.3, -0.5)
+# Ideal customer profile: the sweet-spot company size (log10 employees) differs by industry.
+INDUSTRY_SIZE_PEAK = (2.5, 3.3, 3.0, 3.2, 3.5, 2.8, 3.5, 2.3, 3.6, 2.0, 2.2, 2.0)
 COUNTRIES = ("US", "GB", "DE", "CA", "FR", "AU", "NL", "IN", "BR", "JP", "ES", "SE", "SG",
              "MX", "PL")
 COUNTRY_P = (0.4, 0.09, 0.08, 0.05, 0.05, 0.04, 0.03, 0.06, 0.04, 0.03, 0.03, 0.02, 0.02,
@@ -198,12 +203,12 @@ JUNK_TEXT = ("asdf", "test", "Test", "xxx", "n/a", "-", "qwerty")
 # device of the person), "email" (the lead's e-mail, else its lead_id), "demo" (web form on a
 # device, or logged in the CRM under the lead_id).
 STREAMS = (
-    ("page_view", 0.45, 0.0, "device"),
-    ("pricing_page_view", 0.009, 1.0, "device"),
-    ("content_download", 0.025, 0.5, "device"),
-    ("webinar_registered", 0.01, 0.7, "email"),
-    ("email_click", 0.035, 0.5, "email"),
-    ("demo_request", 0.002, 1.0, "demo"),
+    ("page_view", 0.28, 0.5, "device"),
+    ("pricing_page_view", 0.014, 1.0, "device"),
+    ("content_download", 0.028, 0.7, "device"),
+    ("webinar_registered", 0.01, 0.8, "email"),
+    ("email_click", 0.035, 0.7, "email"),
+    ("demo_request", 0.003, 1.0, "demo"),
     ("trial_signup", 0.002, 1.0, "email"),
     ("chat_started", 0.003, 0.5, "device"),
     ("video_played", 0.002, 0.0, "device"),
@@ -237,8 +242,8 @@ PROPERTIES["webinar_attended"] = PROPERTIES["webinar_registered"]
 AMPLITUDE = 1.0  # A: engagement at creation for intent 0, per day
 FLOOR = 0.02  # floor: long-run engagement, per day
 HAZARD_NORM = 25.0  # E-normaliser: E[exp(intent)]·A·E[τ]
-B0, B_FIT = -2.75, 1.0
-A0, A_FIT, A_INT = -2.55, 1.0, 0.5
+B0, B_FIT, FIT_GATE = -0.95, 3.0, 0.6
+A0, A_FIT, A_INT = -3.4, 3.0, 0.5
 DELAY_SHAPE = 3.0
 
 
@@ -344,7 +349,7 @@ def _titles(rng: np.random.Generator, sen: np.ndarray, dep: np.ndarray) -> pd.Se
     t = t.where(u[2] > 0.07, t.str.upper())
     t = t.where((u[2] <= 0.07) | (u[2] > 0.14), t.str.lower())
     t = t.where(u[3] > 0.03, "  " + t.str.replace(" ", "  ", n=1) + " ")
-    return t.where(u[4] > 0.1)
+    return t.where(u[4] > 0.07)
 
 
 def _email_addresses(
@@ -424,7 +429,7 @@ def generate(
     etype = _choice(rng, EMAIL_TYPE_P, n_people)
     first, last = rng.integers(0, len(FIRST), n_people), rng.integers(0, len(LAST), n_people)
     z_intent = rng.standard_normal(n_people)
-    fit_noise = rng.normal(0.0, 0.3, n_people)
+    fit_noise = rng.normal(0.0, 0.1, n_people)
     has_ck2 = rng.random(n_people) < 0.35
     ck2_tablet = rng.random(n_people) < 0.3
     has_dv = rng.random(n_people) < 0.55
@@ -505,8 +510,8 @@ def generate(
         .where(~junk, junk_txt.where(u[0] < 0.5)),
         "company_domain": pd.Series(comp["domain"][lc], dtype="str")
         .where((lead_etype == 0) | (u[2] > 0.3)).where(~junk),
-        "company_size": np.where((u[3] > 0.15) & ~junk, size_shown, np.nan),
-        "industry": _str(INDUSTRIES, np.where((u[4] > 0.1) & ~junk, comp["industry"][lc], -1)),
+        "company_size": np.where((u[3] > 0.08) & ~junk, size_shown, np.nan),
+        "industry": _str(INDUSTRIES, np.where((u[4] > 0.06) & ~junk, comp["industry"][lc], -1)),
         "country": _str(COUNTRIES, np.where((u[5] > 0.05) & ~junk, comp["country"][lc], -1)),
         "source_channel": _str(CHANNELS, chan),
         "campaign": campaign,
@@ -515,9 +520,11 @@ def generate(
 
     # Latent fit: attributes explain most of it.
     lsize = np.log10(csize[p])
+    peak = np.asarray(INDUSTRY_SIZE_PEAK)[comp["industry"][lc]]
     fit = (
-        np.asarray(SENIORITY_FIT)[sen[p]] + np.asarray(DEPARTMENT_FIT)[dep[p]]
-        + np.maximum(0.5 - 0.25 * (lsize - 2.5) ** 2, -1.2)
+        np.asarray(SENIORITY_FIT)[sen[p]] * np.asarray(DEPARTMENT_AUTHORITY)[dep[p]]
+        + np.asarray(DEPARTMENT_FIT)[dep[p]]
+        + np.maximum(0.6 - 0.35 * (lsize - peak) ** 2, -1.2)
         + np.asarray(INDUSTRY_FIT)[comp["industry"][lc]]
         + np.asarray(COUNTRY_FIT)[comp["country"][lc]]
         + np.asarray(EMAIL_FIT)[lead_etype] + fit_noise[p]
@@ -602,7 +609,7 @@ def generate(
     add(oi, start_us + np.floor((send + rng.exponential(0.25, len(oi))) * DAY_US)
         .astype(np.int64), "email_open", "email")
     # Anonymous browsing before the form fill, and the form fill itself.
-    npre = rng.poisson(2.5 * np.exp(0.5 * intent) * real)
+    npre = rng.poisson(3.0 * np.exp(1.2 * intent) * real)
     pi = np.repeat(idx, npre)
     pre_t = -(rng.exponential(4.0, len(pi)) + 60 / 86400)
     pricing = rng.random(len(pi)) < 0.12
@@ -668,7 +675,9 @@ def generate(
     })
 
     say("outcomes")
-    c_q = np.where(junk, 0.0, np.exp(B0 + B_FIT * fit) / HAZARD_NORM)
+    # Sales qualifies on fit as a gate (budget, authority, need): the hazard saturates for
+    # good fits and vanishes for poor ones, whatever the engagement.
+    c_q = np.where(junk, 0.0, np.exp(B0) / (1 + np.exp(-B_FIT * (fit - FIT_GATE))) / HAZARD_NORM)
     e = rng.exponential(1.0, n)
     qual = _cum_hazard(L, c_q, amp, tau) >= e
     lo, hi = np.zeros(n), L.copy()
@@ -676,7 +685,10 @@ def generate(
         mid = (lo + hi) / 2
         below = _cum_hazard(mid, c_q, amp, tau) < e
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    p_win = 1 / (1 + np.exp(-(A0 + A_FIT * fit + A_INT * intent)))
+    # Deals close where a decision maker meets the ideal customer profile: the fit effect
+    # saturates like the qualification gate does.
+    fit_gate = 1 / (1 + np.exp(-B_FIT * (fit - FIT_GATE)))
+    p_win = 1 / (1 + np.exp(-(A0 + A_FIT * fit_gate + A_INT * intent)))
     p_win[junk] = 0.0
     delay_mean = 20 + 70 * np.clip(lsize / np.log10(200_000), 0, 1)
     delay_scale = delay_mean / DELAY_SHAPE

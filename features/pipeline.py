@@ -178,6 +178,11 @@ def engagement_names(windows: Sequence[float], half_lives: Sequence[float]) -> l
         (f"email_click_per_open_{w_last}d", f"Email clicks per open, last {w_last} days", 0),
         (f"webinar_attendance_rate_{w_last}d", f"Webinars attended per registration, last {w_last} days", 0),
         ("trend_7d_vs_30d", "Activity trend: last 7 days against the 23 before", 1),
+        ("n_events_since_created", "All activity since the lead was created", 1),
+        ("n_high_intent_since_created", "High-intent activity since the lead was created", 1),
+        ("events_per_day_since_created", "Activity per day since the lead was created", 1),
+        ("high_intent_per_day_since_created", "High-intent activity per day since the lead was created", 1),
+        ("n_events_before_created", "Activity before the lead was created (anonymous browsing)", 1),
     ]
     return out
 
@@ -205,8 +210,13 @@ class EventRows:
     channel: np.ndarray
 
 
-def engagement_matrix(rows: EventRows, n_seg: int, windows: Sequence[float], half_lives: Sequence[float]) -> np.ndarray:
-    """All engagement features, one row per segment. Used by both paths."""
+def engagement_matrix(
+    rows: EventRows, n_seg: int, windows: Sequence[float], half_lives: Sequence[float], lead_age: np.ndarray
+) -> np.ndarray:
+    """All engagement features, one row per segment. Used by both paths.
+
+    ``lead_age`` is each segment's days since lead creation (NaN if unknown).
+    """
     seg, age, etype = rows.seg, rows.age, rows.etype
     win = np.asarray(windows, dtype="float64")
     nw = len(win)
@@ -241,9 +251,18 @@ def engagement_matrix(rows: EventRows, n_seg: int, windows: Sequence[float], hal
     n7 = _count_before(age, seg, n_seg, 7.0)
     n30 = _count_before(age, seg, n_seg, 30.0)
     trend = (n7 + 1.0) / ((n30 - n7) * (7.0 / 23.0) + 1.0)
+    # Since creation: rates per day of lead age estimate the person's activity level better
+    # than any fixed window (a tree cannot divide two features itself).
+    seg_age = lead_age[seg] if len(seg) else np.empty(0)
+    since = age < seg_age  # NaN lead age: nothing counts as since creation
+    n_since = np.bincount(seg[since], minlength=n_seg).astype("float64")
+    hi_since = np.bincount(seg[since & hi], minlength=n_seg).astype("float64")
+    before = np.bincount(seg[age >= seg_age], minlength=n_seg).astype("float64")
+    days = np.maximum(lead_age, 0.0) + 1.0
     return np.column_stack(
         [per_type, totals, other_last, *decays, decay_hi, last, last_hi, active30, active_last,
-         sessions, devices, channels, click_rate, attend_rate, trend]
+         sessions, devices, channels, click_rate, attend_rate, trend,
+         n_since, hi_since, n_since / days, hi_since / days, before]
     )
 
 
@@ -290,7 +309,8 @@ class CategoryMap:
     """Category → integer code. Missing → NaN (LightGBM's missing), unseen → ``other``."""
 
     def __init__(self, values: Sequence[str]) -> None:
-        self.values = list(values)
+        # A real value "other" shares the bucket of unseen values.
+        self.values = [v for v in values if v != "other"]
         self.index = {v: i for i, v in enumerate(self.values)}
         self.other = len(self.values)
 
@@ -443,7 +463,9 @@ class FeaturePipeline:
                 block[:, : self.n_fit_ - 1] = fit_block[sl]
                 block[:, self.n_fit_ - 1] = (as_of_sorted[s0:s1] - created[sl]) / DAY_S
                 rows = self._expand(ev, ev_bounds[lo], ev_bounds[hi], sl, as_of_sorted[s0:s1], snap_bounds[lo:hi + 1] - s0, lo)
-                block[:, self.n_fit_:] = engagement_matrix(rows, s1 - s0, self.windows_, self.half_lives_)
+                block[:, self.n_fit_:] = engagement_matrix(
+                    rows, s1 - s0, self.windows_, self.half_lives_, block[:, self.n_fit_ - 1]
+                )
                 out[rows_out] = block
             if progress is not None:
                 progress(hi - lo)
@@ -553,9 +575,10 @@ class FeaturePipeline:
         maps = self.category_maps_
         vec = [maps[name].code(cats[j]) for j, name in enumerate(FIT_CATEGORICAL)]
         created = lead.get("created_at")
-        vec += [nums[0], nums[1], (t_as_of - to_epoch_seconds(created)) / DAY_S if created is not None else math.nan]
+        lead_age = (t_as_of - to_epoch_seconds(created)) / DAY_S if created is not None else math.nan
+        vec += [nums[0], nums[1], lead_age]
         rows = self.encode_events(events, t_as_of, normalise_one(lead.get("lead_id")))
-        eng = engagement_matrix(rows, 1, self.windows_, self.half_lives_)[0]
+        eng = engagement_matrix(rows, 1, self.windows_, self.half_lives_, np.array([lead_age]))[0]
         return np.concatenate([np.asarray(vec, dtype="float64"), eng])
 
     def encode_events(self, events: Sequence[Mapping[str, Any]], as_of_s: float, own_id: str | None) -> EventRows:

@@ -22,6 +22,7 @@ import numpy as np
 
 from features.contract import UserError
 from features.pipeline import FeaturePipeline
+from training.attribution import TreeExplainer
 from training.calibration import Calibrator
 
 FORMAT_VERSION = 1
@@ -140,6 +141,14 @@ class ModelBundle:
     def vector(self, lead: Mapping[str, Any], events: Sequence[Mapping[str, Any]], as_of: object) -> np.ndarray:
         return self.pipeline.transform_one(lead, events, as_of)
 
+    def explainer(self) -> TreeExplainer:
+        """Exact TreeSHAP of all targets' boosters (built on first use, then cached)."""
+        ex = self.__dict__.get("_explainer")
+        if ex is None:
+            ex = TreeExplainer([t.booster for t in self.targets.values()])
+            self.__dict__["_explainer"] = ex
+        return ex
+
     def score_one(
         self,
         lead: Mapping[str, Any],
@@ -148,31 +157,54 @@ class ModelBundle:
         reasons: bool = True,
         top: int = 3,
     ) -> dict[str, Any]:
-        """Score one lead: probabilities, score, grade, action, sub-scores and reasons."""
+        """Score one lead: probabilities, score, grade, action, sub-scores and reasons.
+
+        The online feature path and the boosters on one numpy row, one thread. With
+        reasons, the raw scores are the sums of the exact TreeSHAP contributions (the
+        contributions add up to the model's margin), so the trees are walked once.
+        """
         x = self.vector(lead, events, as_of)
-        row = x.reshape(1, -1)
+        return self.score_vector(x, reasons=reasons, top=top)
+
+    def score_vector(self, x: np.ndarray, reasons: bool = True, top: int = 3) -> dict[str, Any]:
+        """:meth:`score_one` from a feature vector built by either feature path."""
         out: dict[str, Any] = {"model": {"name": self.name, "version": self.version}}
+        if reasons:
+            ex = self.explainer()
+            contrib = ex.shap_one(x)
+            w = ex.width
+            for k, (name, tm) in enumerate(self.targets.items()):
+                c = contrib[k * w: (k + 1) * w]
+                # Boosters output the sigmoid of the margin; the calibrators take that.
+                entry: dict[str, Any] = {"probability": tm.calibrator.predict_one(_sigmoid(float(c.sum())))}
+                entry.update(self.explain(x, c, top))
+                out[name] = entry
+        else:
+            row = x.reshape(1, -1)
+            for name, tm in self.targets.items():
+                raw = float(tm.booster.predict(row, num_threads=1)[0])
+                out[name] = {"probability": tm.calibrator.predict_one(raw)}
         primary = "qualification" if "qualification" in self.targets else next(iter(self.targets))
-        for name, tm in self.targets.items():
-            raw = float(tm.booster.predict(row, num_threads=1)[0])
-            entry: dict[str, Any] = {"probability": tm.calibrator.predict_one(raw)}
-            if reasons:
-                contrib = np.asarray(tm.booster.predict(row, pred_contrib=True, num_threads=1))[0]
-                entry.update(self.explain(x, contrib, top))
-            out[name] = entry
         score = self.score_of(out[primary]["probability"])
         grade = self.grade_of(score)
         out.update(score=round(score, 1), grade=grade, action=ACTIONS[grade])
         return out
 
     def explain(self, x: np.ndarray, contrib: np.ndarray, top: int = 3) -> dict[str, Any]:
-        """Top positive/negative reasons and fit/engagement sub-scores from contributions."""
-        feats = self.pipeline.features_
+        """Top positive/negative reasons and fit/engagement sub-scores from contributions.
+
+        ``contrib`` holds one contribution per feature and the expected value last (the
+        layout of LightGBM's ``pred_contrib``). Sub-scores: the sigmoid of the summed
+        contributions of each family (50 = no net effect).
+        """
+        fit_mask = self.__dict__.get("_fit_mask")
+        if fit_mask is None:
+            fit_mask = np.array([f.family == "fit" for f in self.pipeline.features_])
+            self.__dict__["_fit_mask"] = fit_mask
         c = contrib[:-1]
         order = np.argsort(-c, kind="stable")
         pos = [int(i) for i in order[:top] if c[i] > 0]
         neg = [int(i) for i in order[::-1][:top] if c[i] < 0]
-        fit_mask = np.array([f.family == "fit" for f in feats])
         return {
             "fit_score": round(100.0 * _sigmoid(float(c[fit_mask].sum())), 1),
             "engagement_score": round(100.0 * _sigmoid(float(c[~fit_mask].sum())), 1),
@@ -184,7 +216,7 @@ class ModelBundle:
 
     def _reason(self, i: int, x: np.ndarray, c: np.ndarray) -> dict[str, Any]:
         f = self.pipeline.features_[i]
-        return {"feature": f.name, "label": f.label, "value": self.display_value(i, x[i]), "contribution": round(float(c[i]), 4)}
+        return {"feature": f.name, "label": f.label, "value": self.display_value(i, float(x[i])), "contribution": round(float(c[i]), 4)}
 
     def display_value(self, i: int, value: float) -> str | float | None:
         f = self.pipeline.features_[i]
