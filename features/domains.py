@@ -196,7 +196,11 @@ def email_domain_type(email: str | None) -> str:
     >>> email_domain_type("jane@")
     'missing'
     """
-    domain = email_domain(email)
+    return domain_type(email_domain(email))
+
+
+def domain_type(domain: str | None) -> str:
+    """Classify a domain already extracted by :func:`email_domain` (``None`` → missing)."""
     if domain is None:
         return "missing"
     if _in_list(domain, disposable_email_domains()):

@@ -20,13 +20,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.contract import EVENT_TYPES, Tables
-from features.domains import company_size_band, email_domain, email_domain_type
+from features.domains import company_size_band, domain_type, email_domain
 from features.identity import IdentityMap, epoch_seconds, normalise_identifier, normalise_one, resolve_identities
 from features.titles import normalise_title
 
@@ -39,6 +41,7 @@ OTHER_TYPE = len(EVENT_TYPES)
 N_TYPES = OTHER_TYPE + 1
 _HIGH_INTENT_MASK = np.zeros(N_TYPES, dtype=bool)
 _HIGH_INTENT_MASK[[TYPE_CODE[t] for t in HIGH_INTENT_TYPES]] = True
+_HIGH_INTENT_LIST = [bool(v) for v in _HIGH_INTENT_MASK]
 _KEY_SPAN = np.int64(1 << 32)
 
 EVENT_LABELS = {
@@ -139,7 +142,7 @@ def lead_attributes(lead: Mapping[str, Any]) -> tuple[list[str | None], list[flo
     cats = [
         seniority,
         department,
-        email_domain_type(email if isinstance(email, str) else None),
+        domain_type(domain),
         company_size_band(None if math.isnan(size) else size),
         clean_category(lead.get("industry")),
         country,
@@ -266,6 +269,105 @@ def engagement_matrix(
     )
 
 
+def engagement_one(
+    events: Sequence[Mapping[str, Any]],
+    as_of_s: float,
+    own_id: str | None,
+    windows: Sequence[float],
+    half_lives: Sequence[float],
+    lead_age: float,
+) -> list[float]:
+    """The online executor of :func:`engagement_matrix`: one lead's events, pure Python.
+
+    Same features, same order, same constants; for twenty events a single pass in Python
+    costs a fraction of the ~70 small numpy calls the vectorised kernel makes. The parity
+    tests hold the two equal (exactly for counts, to 1e-9 for sums of floats), and
+    :meth:`FeaturePipeline.fit` checks that both produce as many values as there are names.
+    """
+    nw = len(windows)
+    w_last = windows[-1]
+    rates = [-math.log(2) / h for h in half_lives]
+    rate_last = rates[-1]
+    width = nw + 1
+    hist = [0] * (N_TYPES * width)  # per type, per window bucket
+    decays = [0.0] * len(half_lives)
+    decay_hi = 0.0
+    last = last_hi = math.inf
+    days30: set[int] = set()
+    days_last: set[int] = set()
+    devices: set[str] = set()
+    channels: set[str] = set()
+    recent: list[tuple[str, float]] = []
+    n7 = n30 = n_since = hi_since = before = 0
+    type_code, high = TYPE_CODE, _HIGH_INTENT_LIST
+    names: dict[object, str] = {}  # identifier/channel → normalised, once per request
+    exp, floor = math.exp, math.floor
+    for e in events:
+        ts = to_epoch_seconds(e["timestamp"])
+        if not ts < as_of_s:
+            continue
+        age = (as_of_s - ts) / DAY_S
+        code = type_code.get(e.get("event_type"), OTHER_TYPE)  # type: ignore[arg-type]
+        hist[code * width + bisect_right(windows, age)] += 1
+        for j, r in enumerate(rates):
+            decays[j] += exp(age * r)
+        is_hi = high[code]
+        if is_hi:
+            decay_hi += exp(age * rate_last)
+            if age < last_hi:
+                last_hi = age
+        if age < last:
+            last = age
+        raw = e.get("identifier")
+        ident = names.get(raw)
+        if ident is None:
+            ident = names[raw] = normalise_one(raw) or ""
+        in_last = age < w_last
+        day = floor(ts / DAY_S)
+        if age < 30:
+            days30.add(day)
+            recent.append((ident, ts))
+            n30 += 1
+            if age < 7:
+                n7 += 1
+        if in_last:
+            days_last.add(day)
+            if not ("@" in ident or ident == own_id):
+                devices.add(ident)
+            raw_ch = e.get("channel")
+            if raw_ch is not None:
+                ch = normalise_one(raw_ch)
+                if ch is not None:
+                    channels.add(ch)
+        if age < lead_age:
+            n_since += 1
+            hi_since += is_hi
+        elif age >= lead_age:
+            before += 1
+    cum = [list(accumulate(hist[t * width : t * width + nw])) for t in range(N_TYPES)]
+    sessions = 0
+    prev_ident, prev_ts = None, 0.0
+    for ident, ts in sorted(recent):
+        if ident != prev_ident or ts - prev_ts > SESSION_GAP_S:
+            sessions += 1
+        prev_ident, prev_ts = ident, ts
+    t_open, t_click = TYPE_CODE["email_open"], TYPE_CODE["email_click"]
+    t_reg, t_att = TYPE_CODE["webinar_registered"], TYPE_CODE["webinar_attended"]
+    opens, regs = cum[t_open][nw - 1], cum[t_reg][nw - 1]
+    days = max(lead_age, 0.0) + 1.0 if lead_age == lead_age else math.nan
+    out = [v for row in cum[:OTHER_TYPE] for v in row]
+    out += [sum(col) for col in zip(*cum, strict=True)]
+    out += [
+        cum[OTHER_TYPE][nw - 1], *decays, decay_hi, min(last, NEVER_DAYS), min(last_hi, NEVER_DAYS),
+        len(days30), len(days_last), sessions, len(devices), len(channels),
+        cum[t_click][nw - 1] / opens if opens > 0 else math.nan,
+        cum[t_att][nw - 1] / regs if regs > 0 else math.nan,
+        (n7 + 1.0) / ((n30 - n7) * (7.0 / 23.0) + 1.0),
+        n_since, hi_since, n_since / days, hi_since / days, before,
+    ]
+    return out
+
+
 def _count_before(age: np.ndarray, seg: np.ndarray, n_seg: int, days: float) -> np.ndarray:
     return np.bincount(seg[age < days], minlength=n_seg).astype("float64")
 
@@ -342,6 +444,8 @@ def to_epoch_seconds(value: object) -> float:
     Naive datetimes are UTC, as in the data contract. Exact to the microsecond, matching
     the batch path's conversion of ``datetime64[us]``.
     """
+    if type(value) is datetime and value.tzinfo is None:  # the common case, first
+        return ((value - _EPOCH) // _US) / 1e6
     if isinstance(value, bool):
         raise TypeError("a timestamp cannot be a boolean")
     if isinstance(value, int | float):
@@ -577,9 +681,8 @@ class FeaturePipeline:
         created = lead.get("created_at")
         lead_age = (t_as_of - to_epoch_seconds(created)) / DAY_S if created is not None else math.nan
         vec += [nums[0], nums[1], lead_age]
-        rows = self.encode_events(events, t_as_of, normalise_one(lead.get("lead_id")))
-        eng = engagement_matrix(rows, 1, self.windows_, self.half_lives_, np.array([lead_age]))[0]
-        return np.concatenate([np.asarray(vec, dtype="float64"), eng])
+        vec += engagement_one(events, t_as_of, normalise_one(lead.get("lead_id")), self.windows_, self.half_lives_, lead_age)
+        return np.array(vec, dtype="float64")
 
     def encode_events(self, events: Sequence[Mapping[str, Any]], as_of_s: float, own_id: str | None) -> EventRows:
         """One request's events → :class:`EventRows` of a single segment (the online twin of

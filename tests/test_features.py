@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from features.contract import EVENT_TYPES, Tables, validate
 from features.generate import generate
 from features.identity import IdentityMap, epoch_seconds, resolve_identities
-from features.pipeline import FeaturePipeline
+from features.pipeline import FeaturePipeline, engagement_matrix
 from features.snapshots import build_snapshots
 
 
@@ -266,4 +266,9 @@ def _check_parity(
     batch = pipe.transform(tables, snaps)[0]
     online = pipe.transform_one(lead, rows, as_of.to_pydatetime())
     _assert_same(online, batch, pipe.feature_names_)
+    # The numpy kernel on one request's events is the third way to the same numbers.
+    t_as_of = as_of.value / 1e9
+    encoded = pipe.encode_events(rows, t_as_of, "L1")
+    kernel = engagement_matrix(encoded, 1, pipe.windows_, pipe.half_lives_, np.array([online[pipe.n_fit_ - 1]]))[0]
+    _assert_same(online[pipe.n_fit_ :], kernel, pipe.feature_names_[pipe.n_fit_ :])
     assert epoch_seconds(pd.Series([as_of]))[0] == as_of.value / 1e9
