@@ -256,3 +256,76 @@ def predict(model_uri: str, example: bool, input_file: Path | None, reasons: boo
     scorer = Scorer(load_bundle(model_uri))
     out = scorer.score_many(leads, reasons=reasons)
     click.echo(json.dumps(out if many else out[0], indent=2))
+
+
+def _registry_ref(model_uri: str) -> tuple[str, str | None]:
+    """(registered model name, version) of a ``models:/name@alias`` or ``models:/name/N`` URI."""
+    from training import registry
+
+    if not model_uri.startswith("models:/"):
+        return "lead-scoring", None
+    ref = model_uri.removeprefix("models:/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = registry.alias_version(name, alias)
+        if version is None:
+            raise UsageFailure(f"model {name!r} has no version with alias {alias!r}")
+        return name, version
+    name, _, version = ref.partition("/")
+    return name, version or None
+
+
+@main.command()
+@click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="MLflow model URI to import and serve.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(min=1), help="Most leads per /score_batch request.")
+@click.option("--bento-name", default="lead-scoring", show_default=True, help="Name of the model in the BentoML model store.")
+@clean_errors
+def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str) -> None:
+    """Import the model into the BentoML model store and serve the scoring API on it."""
+    import os
+    import subprocess
+
+    import bentoml
+
+    from training import tracking
+
+    tracking.configure("lead-scoring")
+    name, version = _registry_ref(model_uri)
+    step(f"importing {model_uri} (version {version}) into the BentoML model store")
+    labels = {"registered_model": name, "registered_version": version or "unregistered", "source_uri": model_uri}
+    model = bentoml.mlflow.import_model(bento_name, model_uri, labels=labels)
+    step(f"serving {model.tag} on http://{host}:{port} (POST /score, POST /score_batch, GET /model, /docs)")
+    env = {**os.environ, "LEADSCORE_BENTO_MODEL": str(model.tag), "LEADSCORE_MAX_BATCH": str(max_batch)}
+    bentoml_exe = Path(sys.executable).with_name("bentoml")
+    cmd = [str(bentoml_exe), "serve", "serving.service:LeadScoring", "--host", host, "--port", str(port)]
+    try:
+        code = subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    if code:
+        raise SystemExit(code)
+
+
+@main.command()
+@click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="Any MLflow model URI of a leadscore bundle.")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory (leads, and events/identities if you have them).")
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path), help="Output file, .parquet or .csv (written atomically).")
+@click.option("--reasons/--no-reasons", default=False, show_default=True, help="Add sub-scores and reasons (JSON) per target.")
+@clean_errors
+def score(model_uri: str, data_dir: Path, out_file: Path, reasons: bool) -> None:
+    """Score every lead of a data directory as of its export time (batch path)."""
+    from features.contract import load_tables
+    from serving.batch import score_directory
+    from training import tracking
+    from training.registry import load_bundle
+
+    tracking.configure("lead-scoring")
+    tables = load_tables(data_dir)
+    step(f"loading {model_uri}")
+    bundle = load_bundle(model_uri)
+    step(f"scoring {len(tables.leads):,} leads{' with reasons' if reasons else ''}")
+    summary = score_directory(bundle, tables, out_file, reasons=reasons, progress=_lead_progress("scored"))
+    step(f"wrote {summary['leads']:,} rows to {out_file} ({summary['leads_per_s']:,.0f} leads/s)")
+    click.echo(json.dumps(summary))

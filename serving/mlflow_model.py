@@ -3,9 +3,12 @@
 MLflow executes this file when the model is loaded; ``set_model`` names the model. The
 input is typed with the API's own request model, so the signature is inferred from it and
 ``mlflow models serve`` validates requests the same way.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: MLflow reads the ``predict`` type hint at
+class creation and skips validation and conversion (passing plain dicts) when the hint is
+a string it cannot resolve. MLflow validates in pydantic's strict mode; the request
+models parse ISO 8601 text themselves (``_iso_time`` in ``serving.schemas``).
+"""
 
 from typing import Any
 
@@ -23,7 +26,8 @@ class LeadScoringModel(PythonModel):
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
         self.scorer = Scorer(self.bundle)
 
-    def predict(self, model_input: list[Lead], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    # MLflow reads the type hint of ``model_input`` (no ``context`` argument: supported since 2.20).
+    def predict(self, model_input: list[Lead], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # type: ignore[override]
         reasons = bool((params or {}).get("reasons", False))
         return [self.scorer.score(lead, reasons=reasons) for lead in model_input]
 

@@ -5,10 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_EVENTS_PER_LEAD = 10_000
 MAX_TEXT = 1_000
+
+
+def _iso_time(value: Any) -> Any:
+    """ISO 8601 text → datetime before validation.
+
+    MLflow validates pyfunc inputs against these models in strict mode, where pydantic
+    accepts only datetime objects; JSON requests carry text. Anything else is left to
+    pydantic, which names the field when it fails.
+    """
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    return value
+
 
 
 class Event(BaseModel):
@@ -27,6 +43,8 @@ class Event(BaseModel):
     channel: str | None = Field(None, max_length=100, description="web, email, event, product …", examples=["web"])
     device_type: str | None = Field(None, max_length=100, examples=["desktop"])
     properties: str | None = Field(None, max_length=MAX_TEXT, description="Page or content.", examples=["/pricing"])
+
+    _parse_times = field_validator("timestamp", mode="before")(_iso_time)
 
 
 class Lead(BaseModel):
@@ -48,6 +66,8 @@ class Lead(BaseModel):
     acquisition_cost: float | None = Field(None, ge=0, examples=[85.0])
     events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS_PER_LEAD, description="The person's events, any order.")
     as_of: datetime | None = Field(None, description="Score as of this time (default: now). Only earlier events count.")
+
+    _parse_times = field_validator("created_at", "as_of", mode="before")(_iso_time)
 
 
 class Reason(BaseModel):
@@ -82,6 +102,25 @@ class ScoreResponse(BaseModel):
     score: float = Field(ge=0, le=100, description="Percentile of the qualification probability among recent leads.", examples=[93.2])
     grade: Literal["A", "B", "C", "D"] = Field(examples=["A"])
     action: Literal["route_to_sales", "nurture", "disqualify"] = Field(examples=["route_to_sales"])
+
+
+class FeatureDescription(BaseModel):
+    name: str = Field(examples=["n_demo_request_30d"])
+    family: Literal["fit", "engagement"] = Field(description="fit: who the lead is; engagement: what they did.")
+    label: str = Field(examples=["Demo requests, last 30 days"])
+    categorical: bool
+    direction: int = Field(description="+1 more is more engaged, -1 less is more engaged (recency), 0 neither.")
+
+
+class ModelInfo(BaseModel):
+    """What the service has loaded."""
+
+    name: str = Field(examples=["lead-scoring"])
+    version: str = Field(examples=["3"])
+    targets: list[str] = Field(examples=[["qualification", "acquisition"]])
+    trained_at: str | None = Field(None, description="When the model was trained (UTC).")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Test-period metrics per target, from training.")
+    features: list[FeatureDescription]
 
 
 def example_request() -> dict[str, Any]:

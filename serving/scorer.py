@@ -5,15 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from serving.schemas import Lead
+from serving.schemas import Lead, example_request
 from training.bundle import ModelBundle
 
 
 class Scorer:
-    """Scores :class:`~serving.schemas.Lead` requests with a :class:`ModelBundle`."""
+    """Scores :class:`~serving.schemas.Lead` requests with a :class:`ModelBundle`.
+
+    The online feature path (one lead, no DataFrame) and the boosters on one numpy row with
+    one thread; reasons from the bundle's exact TreeSHAP explainer.
+    """
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
+
+    def warm_up(self) -> None:
+        """Build the explainer and run one request, so the first real one is not slow."""
+        self.bundle.explainer()
+        self.score(Lead.model_validate(example_request()))
 
     def score(self, lead: Lead, reasons: bool = True) -> dict[str, Any]:
         # pydantic keeps field values in __dict__: plain dicts, no copy per request.

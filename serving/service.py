@@ -1,0 +1,110 @@
+"""The BentoML service: a thin class over :class:`serving.scorer.Scorer`.
+
+Endpoints: ``POST /score`` (one lead), ``POST /score_batch`` (a list, answers in input
+order), ``GET /model`` (what is loaded), plus BentoML's ``/livez``, ``/readyz``,
+``/metrics`` and the OpenAPI document at ``/docs.json``.
+
+The model is declared at class level, so ``bentoml build`` packs it into the Bento. Which
+model: the BentoML model tag in ``LEADSCORE_BENTO_MODEL`` (default
+``lead-scoring:latest``); ``leadscore serve`` imports the registry's champion under that
+name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
+
+The request path is kept short: ``async`` endpoints (the scoring is CPU work of well
+under a millisecond, cheaper than a hop to a worker thread), no per-request logging of
+payloads, the access log off (BentoML's metrics still count every request).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+from bentoml.validators import ContentType
+from pydantic import Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from serving.schemas import Lead, ModelInfo, ScoreResponse
+
+MODEL_TAG = os.environ.get("LEADSCORE_BENTO_MODEL", "lead-scoring:latest")
+DEFAULT_MAX_BATCH = 1000
+HARD_MAX_BATCH = 100_000
+
+
+def bundle_dir(model_path: str | Path) -> Path:
+    """The bundle directory inside a BentoML model imported from the MLflow registry."""
+    root = Path(model_path)
+    for candidate in (root / "mlflow_model" / "artifacts" / "bundle", root / "artifacts" / "bundle", root):
+        if (candidate / "bundle.json").exists():
+            return candidate
+    found = next(root.rglob("bundle.json"), None)
+    if found is None:
+        raise FileNotFoundError(f"no leadscore bundle (bundle.json) inside the BentoML model at {root}")
+    return found.parent
+
+
+async def _model_endpoint(request: Request) -> Response:
+    service = bentoml.get_current_service()
+    return Response(service.info_json, media_type="application/json")
+
+
+# BentoML APIs answer POST only; GET /model is a plain Starlette route mounted beside them.
+model_app = Starlette(routes=[Route("/model", _model_endpoint, methods=["GET"])])
+
+
+@bentoml.asgi_app(model_app, path="/")
+@bentoml.service(
+    name="leadscore",
+    traffic={"timeout": 10},
+    workers=1,
+    logging={"access": {"enabled": False}},
+)
+class LeadScoring:
+    """Lead scoring: calibrated qualification and acquisition probabilities with reasons."""
+
+    model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        from serving.scorer import Scorer
+        from training.bundle import ModelBundle
+
+        self.ready = False
+        self.max_batch = int(os.environ.get("LEADSCORE_MAX_BATCH", DEFAULT_MAX_BATCH))
+        bundle = ModelBundle.load(bundle_dir(self.model.path))
+        labels = dict(self.model.info.labels or {})
+        bundle.name = labels.get("registered_model", bundle.name)
+        bundle.version = labels.get("registered_version", bundle.version)
+        self.scorer = Scorer(bundle)
+        self.scorer.warm_up()
+        self.info_json = ModelInfo.model_validate(bundle.describe()).model_dump_json().encode()
+        self.ready = True
+
+    def __is_ready__(self) -> bool:
+        return self.ready
+
+    @bentoml.api(route="/score")
+    async def score(self, lead: Lead, /) -> ScoreResponse:
+        """Score one lead: probabilities, score, grade, action, sub-scores and reasons."""
+        return ScoreResponse.model_validate(self.scorer.score(lead))
+
+    @bentoml.api(route="/score_batch")
+    async def score_batch(
+        self, leads: Annotated[list[Lead], Field(max_length=HARD_MAX_BATCH)], /
+    ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
+        """Score many leads; the answers are in input order. At most ``LEADSCORE_MAX_BATCH`` leads."""
+        if len(leads) > self.max_batch:
+            return JSONResponse(  # type: ignore[return-value]
+                {
+                    "error": f"batch too large: {len(leads)} leads, at most {self.max_batch} per request",
+                    "detail": [{"loc": ["body"], "msg": f"at most {self.max_batch} leads per request", "type": "too_long"}],
+                },
+                status_code=413,
+            )
+        return [ScoreResponse.model_validate(r) for r in self.scorer.score_many(leads)]
+
+
+
