@@ -17,10 +17,10 @@ Every feature has a family (``fit`` or ``engagement``) and a human-readable labe
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from bisect import bisect_right
 from itertools import accumulate
 from typing import Any
 
@@ -29,7 +29,13 @@ import pandas as pd
 
 from features.contract import EVENT_TYPES, Tables
 from features.domains import company_size_band, domain_type, email_domain
-from features.identity import IdentityMap, epoch_seconds, normalise_identifier, normalise_one, resolve_identities
+from features.identity import (
+    IdentityMap,
+    epoch_seconds,
+    normalise_identifier,
+    normalise_one,
+    resolve_identities,
+)
 from features.titles import normalise_title
 
 DAY_S = 86_400.0
@@ -344,7 +350,7 @@ def engagement_one(
             hi_since += is_hi
         elif age >= lead_age:
             before += 1
-    cum = [list(accumulate(hist[t * width : t * width + nw])) for t in range(N_TYPES)]
+    cum: list[list[float]] = [list(accumulate(hist[t * width : t * width + nw])) for t in range(N_TYPES)]
     sessions = 0
     prev_ident, prev_ts = None, 0.0
     for ident, ts in sorted(recent):
@@ -355,7 +361,7 @@ def engagement_one(
     t_reg, t_att = TYPE_CODE["webinar_registered"], TYPE_CODE["webinar_attended"]
     opens, regs = cum[t_open][nw - 1], cum[t_reg][nw - 1]
     days = max(lead_age, 0.0) + 1.0 if lead_age == lead_age else math.nan
-    out = [v for row in cum[:OTHER_TYPE] for v in row]
+    out: list[float] = [v for row in cum[:OTHER_TYPE] for v in row]
     out += [sum(col) for col in zip(*cum, strict=True)]
     out += [
         cum[OTHER_TYPE][nw - 1], *decays, decay_hi, min(last, NEVER_DAYS), min(last_hi, NEVER_DAYS),

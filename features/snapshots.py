@@ -46,7 +46,7 @@ def build_snapshots(
     leads = tables.leads
     n = len(leads)
     outcome_times = _outcome_times(tables)
-    offsets = np.asarray(sorted(set(float(o) for o in offsets_days)), dtype="float64")
+    offsets = np.asarray(sorted({float(o) for o in offsets_days}), dtype="float64")
     if (offsets < 0).any():
         raise UserError("snapshot offsets must be non-negative")
     lead = np.repeat(np.arange(n), len(offsets))

@@ -44,9 +44,9 @@ def clean_errors(func: F) -> F:
             raise UsageFailure(str(e)) from None
         except Exception as e:
             mlflow_exc = sys.modules.get("mlflow.exceptions")  # only if MLflow was used
-            if mlflow_exc is not None and isinstance(e, mlflow_exc.MlflowException):
-                if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                    raise UsageFailure(e.message) from None
+            known = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+            if mlflow_exc is not None and isinstance(e, mlflow_exc.MlflowException) and e.error_code in known:
+                raise UsageFailure(e.message) from None
             raise
 
     return wrapper  # type: ignore[return-value]

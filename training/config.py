@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from features.contract import UserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-TARGETS = ("qualification", "acquisition")
+from features.contract import UserError
+
+TARGETS: tuple[Literal["qualification", "acquisition"], ...] = ("qualification", "acquisition")
 LABEL_OF = {"qualification": "y_qualified", "acquisition": "y_acquired"}
 
 

@@ -76,7 +76,7 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
     frame = result.bundle.pipeline.to_frame(result.X[first.train][:50_000])
     for t in config.targets:
         frame[LABEL_OF[t]] = snaps.loc[first.train, LABEL_OF[t]].to_numpy()[:50_000]
-    dataset = mlflow.data.from_pandas(
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
         frame, source=str(Path(data_dir).resolve()), name="training-snapshots", targets=LABEL_OF[config.targets[0]]
     )
     mlflow.log_input(dataset, context="training")

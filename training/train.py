@@ -77,7 +77,7 @@ def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
     period differs per target: for each, it is the most recent ``test_fraction`` of the
     snapshots whose label is known.
     """
-    out = {}
+    out: dict[str, Split] = {}
     for name in config.targets:
         known = snaps[LABEL_OF[name]].notna().to_numpy()
         if known.sum() == 0:
@@ -189,7 +189,6 @@ def train_bundle(
 ) -> TrainResult:
     """Everything but MLflow: the model bundle and its evaluation on the test period."""
     t0 = time.perf_counter()
-    np.random.seed(config.seed)
     horizons = {
         "qualified": config.snapshots.qualification_horizon_days,
         "acquired": config.snapshots.acquisition_horizon_days,
