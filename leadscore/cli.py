@@ -285,7 +285,6 @@ def _registry_ref(model_uri: str) -> tuple[str, str | None]:
 def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str) -> None:
     """Import the model into the BentoML model store and serve the scoring API on it."""
     import os
-    import subprocess
 
     import bentoml
 
@@ -300,12 +299,11 @@ def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str)
     env = {**os.environ, "LEADSCORE_BENTO_MODEL": str(model.tag), "LEADSCORE_MAX_BATCH": str(max_batch)}
     bentoml_exe = Path(sys.executable).with_name("bentoml")
     cmd = [str(bentoml_exe), "serve", "serving.service:LeadScoring", "--host", host, "--port", str(port)]
-    try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    if code:
-        raise SystemExit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server: signals (Ctrl-C, SIGTERM from a supervisor) reach BentoML directly,
+    # which shuts its workers down; no orphaned server is left behind.
+    os.execve(cmd[0], cmd, env)
 
 
 @main.command()
