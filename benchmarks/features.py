@@ -38,7 +38,7 @@ def online_timings(pipe: object, n: int = 5000) -> tuple[float, float]:
         {
             "timestamp": base - timedelta(hours=7 * i + 1),
             "event_type": types[i % len(types)],
-            "identifier": "ck_bench" if i % 3 else "jane.doe@example.com",
+            "identifier": "ck_bench" if i % 3 else "jane.doe@northwind-analytics.com",
             "channel": "web" if i % 3 else "email",
             "device_type": "desktop",
         }

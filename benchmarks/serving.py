@@ -78,7 +78,7 @@ def payload(n_events: int = 20) -> dict[str, Any]:
         {
             "timestamp": (base + timedelta(hours=19 * i)).isoformat(),
             "event_type": kinds[i % len(kinds)],
-            "identifier": "ck_example" if i % 3 else "jane.doe@example.com",
+            "identifier": "ck_example" if i % 3 else "jane.doe@northwind-analytics.com",
             "channel": "email" if "email" in kinds[i % len(kinds)] else "web",
             "device_type": "desktop",
             "properties": "/page",

@@ -54,10 +54,10 @@ class Lead(BaseModel):
 
     lead_id: str = Field(min_length=1, max_length=200, description="Your id of the lead.", examples=["L-000123"])
     created_at: datetime = Field(description="When the lead was created.", examples=["2024-05-01T09:30:00Z"])
-    email: str | None = Field(None, max_length=320, examples=["jane.doe@example.com"])
+    email: str | None = Field(None, max_length=320, examples=["jane.doe@northwind-analytics.com"])
     job_title: str | None = Field(None, max_length=MAX_TEXT, description="Free-text job title.", examples=["VP of Marketing"])
-    company_name: str | None = Field(None, max_length=MAX_TEXT, examples=["Example Analytics"])
-    company_domain: str | None = Field(None, max_length=253, examples=["example.com"])
+    company_name: str | None = Field(None, max_length=MAX_TEXT, examples=["Northwind Analytics"])
+    company_domain: str | None = Field(None, max_length=253, examples=["northwind-analytics.com"])
     company_size: float | None = Field(None, ge=0, le=10_000_000, description="Employees.", examples=[2000])
     industry: str | None = Field(None, max_length=200, examples=["software"])
     country: str | None = Field(None, max_length=100, examples=["US"])
@@ -128,10 +128,10 @@ def example_request() -> dict[str, Any]:
     return {
         "lead_id": "example-lead-1",
         "created_at": "2024-05-01T09:30:00",
-        "email": "jane.doe@example.com",
+        "email": "jane.doe@northwind-analytics.com",
         "job_title": "VP of Marketing",
-        "company_name": "Example Analytics",
-        "company_domain": "example.com",
+        "company_name": "Northwind Analytics",
+        "company_domain": "northwind-analytics.com",
         "company_size": 2000.0,
         "industry": "software",
         "country": "US",
