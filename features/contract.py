@@ -255,8 +255,7 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
         raw = out[col.name]
         present = raw.notna().to_numpy()
         if col.kind == "str":
-            conv = raw.astype(object).where(raw.notna(), None)
-            conv = conv.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            conv = _as_text(raw)
         elif col.kind == "float":
             conv = pd.to_numeric(raw, errors="coerce").astype("float64")
             _offending(name, col.name, "wrong type: expected a number", present & conv.isna().to_numpy(), raw)
@@ -274,6 +273,18 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
         dup = out[key].duplicated(keep=False).to_numpy()
         _offending(name, key, f"duplicate {key}", dup, out[key])
     return out
+
+
+def _as_text(raw: pd.Series) -> pd.Series:
+    """Text column: strings stay as they are; other values become their ``str``, by distinct value."""
+    if pd.api.types.is_string_dtype(raw.dtype) and raw.dtype != object:
+        return raw
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    text = np.array([v if isinstance(v, str) else str(v) for v in np.asarray(uniques, dtype=object).tolist()], dtype=object)
+    out = np.full(len(raw), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = text[codes[ok]]
+    return pd.Series(out, index=raw.index, dtype=object)
 
 
 def parse_times(raw: pd.Series, table: str, column: str) -> pd.Series:

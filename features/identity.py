@@ -35,8 +35,26 @@ POS_INF = np.inf
 
 
 def normalise_identifier(values: pd.Series) -> pd.Series:
-    """Strip whitespace; emails (anything with an ``@``) are compared case-insensitively."""
-    return pd.Series([normalise_one(v) for v in values.tolist()], index=values.index, dtype=object)
+    """Strip whitespace; emails (anything with an ``@``) are compared case-insensitively.
+
+    Vectorised over distinct values: each distinct identifier goes through
+    :func:`normalise_one` once, so batch and online normalise identically.
+    """
+    codes, uniques = normalised_codes(values)
+    out = np.full(len(values), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = uniques[codes[ok]]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def normalised_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` into ``uniques`` (normalised distinct values); -1 for missing values."""
+    codes, raw = pd.factorize(values, use_na_sentinel=True)
+    uniques = np.array([normalise_one(v) for v in np.asarray(raw, dtype=object).tolist()], dtype=object)
+    missing = np.array([u is None for u in uniques], dtype=bool)
+    if missing.any():  # values that normalise to nothing (e.g. blank) count as missing
+        codes = np.where(missing[np.maximum(codes, 0)] & (codes >= 0), -1, codes)
+    return np.asarray(codes, dtype=np.int64), uniques
 
 
 def normalise_one(value: object) -> str | None:
@@ -44,6 +62,8 @@ def normalise_one(value: object) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     v = str(value).strip()
+    if not v:
+        return None
     return v.lower() if "@" in v else v
 
 
@@ -83,7 +103,9 @@ class IdentityMap:
 
     def nodes_of(self, identifiers: pd.Series) -> np.ndarray:
         """Node id of each identifier (-1 when the identifier is unknown)."""
-        return np.asarray(self.node_index.get_indexer(normalise_identifier(identifiers)), dtype=np.int64)
+        codes, uniques = normalised_codes(identifiers)
+        idx = np.asarray(self.node_index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
+        return np.where(codes >= 0, idx[np.maximum(codes, 0)] if len(idx) else -1, -1)
 
     def report(self, events: pd.DataFrame) -> dict[str, object]:
         """Share of events attributed to some lead, and the person size distribution."""
@@ -114,7 +136,7 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     emails = emails.where(emails.map(lambda v: v is not None and "@" in v), None)
     a = normalise_identifier(ident["identifier_a"])
     b = normalise_identifier(ident["identifier_b"])
-    ev_ids = normalise_identifier(tables.events["identifier"]).drop_duplicates()
+    ev_ids = pd.Series(normalised_codes(tables.events["identifier"])[1], dtype=object)
 
     universe = pd.concat([lead_ids, emails.dropna(), a, b, ev_ids], ignore_index=True).dropna()
     node_index = pd.Index(pd.unique(universe))

@@ -338,7 +338,7 @@ def engagement_one(
                 n7 += 1
         if in_last:
             days_last.add(day)
-            if not ("@" in ident or ident == own_id):
+            if ident and not ("@" in ident or ident == own_id):
                 devices.add(ident)
             raw_ch = e.get("channel")
             if raw_ch is not None:
@@ -709,7 +709,7 @@ class FeaturePipeline:
             ts_l.append(ts)
             et_l.append(TYPE_CODE.get(e.get("event_type"), OTHER_TYPE))  # type: ignore[arg-type]
             id_l.append(code)
-            dev_l.append(-1 if ("@" in ident or ident == own_id) else code)
+            dev_l.append(-1 if (not ident or "@" in ident or ident == own_id) else code)
             ch = normalise_one(e.get("channel"))
             ch_l.append(-1 if ch is None else chans.setdefault(ch, len(chans)))
         ts_a = np.asarray(ts_l, dtype="float64")
