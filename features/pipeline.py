@@ -306,8 +306,12 @@ def engagement_one(
     recent: list[tuple[str, float]] = []
     n7 = n30 = n_since = hi_since = before = 0
     type_code, high = TYPE_CODE, _HIGH_INTENT_LIST
-    names: dict[object, str] = {}  # identifier/channel → normalised, once per request
+    names: dict[object, str] = {}  # identifier → normalised, once per request
+    chans: dict[object, str] = {}
     exp, floor = math.exp, math.floor
+    two = len(rates) == 2
+    r0, r1 = (rates[0], rates[1]) if two else (0.0, 0.0)
+    d0 = d1 = 0.0
     for e in events:
         ts = to_epoch_seconds(e["timestamp"])
         if not ts < as_of_s:
@@ -315,8 +319,12 @@ def engagement_one(
         age = (as_of_s - ts) / DAY_S
         code = type_code.get(e.get("event_type"), OTHER_TYPE)  # type: ignore[arg-type]
         hist[code * width + bisect_right(windows, age)] += 1
-        for j, r in enumerate(rates):
-            decays[j] += exp(age * r)
+        if two:  # the default: two half-lives, unrolled
+            d0 += exp(age * r0)
+            d1 += exp(age * r1)
+        else:
+            for j, r in enumerate(rates):
+                decays[j] += exp(age * r)
         is_hi = high[code]
         if is_hi:
             decay_hi += exp(age * rate_last)
@@ -342,14 +350,18 @@ def engagement_one(
                 devices.add(ident)
             raw_ch = e.get("channel")
             if raw_ch is not None:
-                ch = normalise_one(raw_ch)
-                if ch is not None:
+                ch = chans.get(raw_ch)
+                if ch is None:
+                    ch = chans[raw_ch] = normalise_one(raw_ch) or ""
+                if ch:
                     channels.add(ch)
         if age < lead_age:
             n_since += 1
             hi_since += is_hi
         elif age >= lead_age:
             before += 1
+    if two:
+        decays = [d0, d1]
     cum: list[list[float]] = [list(accumulate(hist[t * width : t * width + nw])) for t in range(N_TYPES)]
     sessions = 0
     prev_ident, prev_ts = None, 0.0
