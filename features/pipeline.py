@@ -312,8 +312,12 @@ def engagement_one(
     two = len(rates) == 2
     r0, r1 = (rates[0], rates[1]) if two else (0.0, 0.0)
     d0 = d1 = 0.0
+    add30, add_last, add_dev, add_ch, keep_recent = days30.add, days_last.add, devices.add, channels.add, recent.append
+    get_name, get_chan = names.get, chans.get
+    epoch, us = _EPOCH, _US
     for e in events:
-        ts = to_epoch_seconds(e["timestamp"])
+        t = e["timestamp"]
+        ts = ((t - epoch) // us) / 1e6 if type(t) is datetime and t.tzinfo is None else to_epoch_seconds(t)
         if not ts < as_of_s:
             continue
         age = (as_of_s - ts) / DAY_S
@@ -333,28 +337,27 @@ def engagement_one(
         if age < last:
             last = age
         raw = e.get("identifier")
-        ident = names.get(raw)
+        ident = get_name(raw)
         if ident is None:
             ident = names[raw] = normalise_one(raw) or ""
-        in_last = age < w_last
         day = floor(ts / DAY_S)
         if age < 30:
-            days30.add(day)
-            recent.append((ident, ts))
+            add30(day)
+            keep_recent((ident, ts))
             n30 += 1
             if age < 7:
                 n7 += 1
-        if in_last:
-            days_last.add(day)
+        if age < w_last:
+            add_last(day)
             if ident and not ("@" in ident or ident == own_id):
-                devices.add(ident)
+                add_dev(ident)
             raw_ch = e.get("channel")
             if raw_ch is not None:
-                ch = chans.get(raw_ch)
+                ch = get_chan(raw_ch)
                 if ch is None:
                     ch = chans[raw_ch] = normalise_one(raw_ch) or ""
                 if ch:
-                    channels.add(ch)
+                    add_ch(ch)
         if age < lead_age:
             n_since += 1
             hi_since += is_hi

@@ -156,3 +156,22 @@ def test_cli_validate_reports_error_and_writes_nothing(tmp_path: Path) -> None:
     assert "leads.lead_id: duplicate lead_id" in result.output
     assert "Traceback" not in result.output
     assert _snapshot(tmp_path) == before
+
+
+def test_cli_train_on_bad_data_writes_nothing(tmp_path: Path) -> None:
+    """Validation runs before MLflow is touched: no tracking database, no run, no files."""
+    d = _write(tmp_path / "d", leads=_leads(created_at=["2024-01-01", "not a date", "2024-01-03"]))
+    before = _snapshot(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        result = CliRunner().invoke(main, ["train", "--data", str(d)])
+    finally:
+        os.chdir(cwd)
+        if env_uri is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env_uri
+    assert result.exit_code == 2, result.output
+    assert "leads.created_at: unparseable timestamp" in result.output
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / "mlflow.db").exists()
