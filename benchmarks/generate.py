@@ -14,7 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from features.generate import generate, write_dataset
+# benchmarks/features.py is named like the `features` package: import the package instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from features.generate import generate, write_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
