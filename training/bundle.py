@@ -24,6 +24,7 @@ from features.contract import UserError
 from features.pipeline import FeaturePipeline
 from training.attribution import TreeExplainer
 from training.calibration import Calibrator
+from training.fastpredict import FastRowPredictor
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -46,6 +47,13 @@ class TargetModel:
 
     def predict(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
         return self.calibrator.predict(self.raw(X, num_threads))
+
+    def raw_one(self, x: np.ndarray) -> float:
+        """The booster's output for one row, through LightGBM's fast single-row C path."""
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self.__dict__["_fast"] = FastRowPredictor(self.booster)
+        return fast.predict(x)
 
 
 @dataclass
@@ -180,10 +188,8 @@ class ModelBundle:
                 entry.update(self.explain(x, c, top))
                 out[name] = entry
         else:
-            row = x.reshape(1, -1)
             for name, tm in self.targets.items():
-                raw = float(tm.booster.predict(row, num_threads=1)[0])
-                out[name] = {"probability": tm.calibrator.predict_one(raw)}
+                out[name] = {"probability": tm.calibrator.predict_one(tm.raw_one(x))}
         primary = "qualification" if "qualification" in self.targets else next(iter(self.targets))
         score = self.score_of(out[primary]["probability"])
         grade = self.grade_of(score)
