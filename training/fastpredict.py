@@ -9,6 +9,7 @@ same numbers either way (tested). One configuration per thread, as LightGBM requ
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 
@@ -69,7 +70,5 @@ class FastRowPredictor:
 
     def __del__(self) -> None:
         for handle in getattr(self, "_configs", []):
-            try:
+            with contextlib.suppress(Exception):  # at interpreter shutdown
                 _LIB.LGBM_FastConfigFree(handle)
-            except Exception:  # interpreter shutdown  # noqa: S110
-                pass
