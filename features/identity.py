@@ -107,6 +107,18 @@ class IdentityMap:
         idx = np.asarray(self.node_index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
         return np.where(codes >= 0, idx[np.maximum(codes, 0)] if len(idx) else -1, -1)
 
+    def events_for(self, events: pd.DataFrame, lead: int, as_of: object) -> pd.DataFrame:
+        """The rows of ``events`` whose identifier belongs to ``lead`` at ``as_of``.
+
+        These are the events a snapshot may see (before ``as_of`` filtering of their own
+        timestamps) and what an application would send to the online path for that lead.
+        """
+        t = pd.Timestamp(as_of).value / 1e9
+        p = self.pairs
+        ok = p[(p["lead"] == lead) & (p["join_start"] < t) & (t <= p["join_end"])]
+        names = set(self.node_index[ok["node"].to_numpy()])
+        return events[normalise_identifier(events["identifier"]).isin(names).to_numpy()]
+
     def report(self, events: pd.DataFrame) -> dict[str, object]:
         """Share of events attributed to some lead, and the person size distribution."""
         nodes = self.nodes_of(events["identifier"]) if len(events) else np.array([], dtype=np.int64)

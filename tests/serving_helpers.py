@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import Tables
-from features.identity import IdentityMap, normalise_identifier
+from features.identity import IdentityMap
 
 EVENT_FIELDS = ("timestamp", "event_type", "identifier", "channel", "device_type", "properties")
 LEAD_FIELDS = (
@@ -40,12 +40,7 @@ def lead_request(tables: Tables, identity: IdentityMap, lead: int, as_of: pd.Tim
     """The API request an application would send for one lead: attributes and its events."""
     row = tables.leads.iloc[lead]
     req = {k: _plain(row[k]) for k in LEAD_FIELDS if k in row.index}
-    p = identity.pairs
-    t = pd.Timestamp(as_of).value / 1e9
-    ok = p[(p["lead"] == lead) & (p["join_start"] < t) & (t <= p["join_end"])]
-    names = set(identity.node_index[ok["node"].to_numpy()])
-    ev = tables.events
-    mine = ev[normalise_identifier(ev["identifier"]).isin(names)]
+    mine = identity.events_for(tables.events, lead, as_of)
     cols = [c for c in EVENT_FIELDS if c in mine.columns]
     req["events"] = [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in mine[cols].itertuples(index=False)]
     req["as_of"] = pd.Timestamp(as_of).isoformat()

@@ -37,15 +37,7 @@ def _record(row: pd.Series) -> dict[str, Any]:
 
 def attributed_events(tables: Tables, identity: IdentityMap, lead: int, as_of: pd.Timestamp) -> list[dict[str, Any]]:
     """The events a snapshot may see, as plain dicts: what an application would send."""
-    p = identity.pairs
-    t = pd.Timestamp(as_of).value / 1e9
-    ok = p[(p["lead"] == lead) & (p["join_start"] < t) & (t <= p["join_end"])]
-    names = set(identity.node_index[ok["node"].to_numpy()])
-    ev = tables.events
-    from features.identity import normalise_identifier
-
-    mine = ev[normalise_identifier(ev["identifier"]).isin(names)]
-    return [_record(r) for _, r in mine.iterrows()]
+    return [_record(r) for _, r in identity.events_for(tables.events, lead, as_of).iterrows()]
 
 
 def _assert_same(online: np.ndarray, batch: np.ndarray, names: list[str]) -> None:
