@@ -4,12 +4,13 @@ One definition, two execution paths:
 
 * *fit* features (who the lead is) come from :func:`lead_attributes`, a plain function of
   one lead record. The batch path calls it once per lead, the online path once per request.
-* *engagement* features (what the person did) come from :func:`engagement_matrix`, a numpy
-  kernel over event rows tagged with a segment (snapshot) number. The batch path passes
-  millions of rows and one segment per snapshot; the online path passes one request's
-  events as a single segment. The event → row encoding (:meth:`FeaturePipeline.encode_event`
-  for one event, its vectorised twin in :meth:`FeaturePipeline.transform`) is the only
-  other per-path code, and the parity tests hold them equal.
+* *engagement* features (what the person did) come from one compiled kernel,
+  :func:`features.kernel.engagement_rows`, over event rows tagged with a segment
+  (snapshot) number. The batch path passes millions of rows and one segment per snapshot;
+  the online path passes one request's events as a single segment. Encoding events into
+  rows is the only per-path code (:meth:`FeaturePipeline._encode_online` for a request,
+  the vectorised attribution in :meth:`FeaturePipeline.transform` for tables), and the
+  parity tests hold the two equal.
 
 Every feature has a family (``fit`` or ``engagement``) and a human-readable label for reasons.
 """
@@ -17,11 +18,9 @@ Every feature has a family (``fit`` or ``engagement``) and a human-readable labe
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from features.identity import (
     normalise_one,
     resolve_identities,
 )
+from features.kernel import engagement_rows
 from features.titles import normalise_title
 
 DAY_S = 86_400.0
@@ -47,8 +47,6 @@ OTHER_TYPE = len(EVENT_TYPES)
 N_TYPES = OTHER_TYPE + 1
 _HIGH_INTENT_MASK = np.zeros(N_TYPES, dtype=bool)
 _HIGH_INTENT_MASK[[TYPE_CODE[t] for t in HIGH_INTENT_TYPES]] = True
-_HIGH_INTENT_LIST = [bool(v) for v in _HIGH_INTENT_MASK]
-_KEY_SPAN = np.int64(1 << 32)
 
 EVENT_LABELS = {
     "page_view": "Page views",
@@ -222,210 +220,32 @@ class EventRows:
 def engagement_matrix(
     rows: EventRows, n_seg: int, windows: Sequence[float], half_lives: Sequence[float], lead_age: np.ndarray
 ) -> np.ndarray:
-    """All engagement features, one row per segment. Used by both paths.
+    """All engagement features, one row per segment: the compiled kernel, for both paths.
 
     ``lead_age`` is each segment's days since lead creation (NaN if unknown).
     """
-    seg, age, etype = rows.seg, rows.age, rows.etype
-    win = np.asarray(windows, dtype="float64")
-    nw = len(win)
-    bucket = np.searchsorted(win, age, side="right")
-    counts = np.bincount((seg * N_TYPES + etype) * (nw + 1) + bucket, minlength=n_seg * N_TYPES * (nw + 1))
-    cum = np.cumsum(counts.reshape(n_seg, N_TYPES, nw + 1), axis=2)[:, :, :nw].astype("float64")
-    per_type = cum[:, :OTHER_TYPE, :].reshape(n_seg, OTHER_TYPE * nw)
-    totals = cum.sum(axis=1)
-    other_last = cum[:, OTHER_TYPE, nw - 1]
+    data = np.vstack(
+        [rows.seg, rows.age, rows.etype, rows.ts, rows.day, rows.ident, rows.device, rows.channel]
+    ).astype("float64", copy=False)
+    return run_kernel(data, n_seg, windows, half_lives, lead_age)
 
-    decays = [np.bincount(seg, weights=np.exp(age * (-math.log(2) / h)), minlength=n_seg) for h in half_lives]
-    hi = _HIGH_INTENT_MASK[etype]
-    decay_hi = np.bincount(seg[hi], weights=np.exp(age[hi] * (-math.log(2) / half_lives[-1])), minlength=n_seg)
 
-    # "Never" is a large number, not NaN: trees then treat it as "long ago", which keeps
-    # recency monotone (LightGBM's monotone constraints do not cover missing values).
-    last = np.fmin(_seg_reduce(np.minimum, age, seg, n_seg), NEVER_DAYS)
-    last_hi = np.fmin(_seg_reduce(np.minimum, age[hi], seg[hi], n_seg), NEVER_DAYS)
-    in30 = age < 30
-    in_last = age < win[-1]
-    active30 = _seg_nunique(seg, rows.day, n_seg, in30)
-    active_last = _seg_nunique(seg, rows.day, n_seg, in_last)
-    sessions = _sessions(rows, n_seg, in30)
-    devices = _seg_nunique(seg, rows.device, n_seg, in_last & (rows.device >= 0))
-    channels = _seg_nunique(seg, rows.channel, n_seg, in_last & (rows.channel >= 0))
-
-    t_open, t_click = TYPE_CODE["email_open"], TYPE_CODE["email_click"]
-    t_reg, t_att = TYPE_CODE["webinar_registered"], TYPE_CODE["webinar_attended"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        click_rate = np.where(cum[:, t_open, nw - 1] > 0, cum[:, t_click, nw - 1] / cum[:, t_open, nw - 1], np.nan)
-        attend_rate = np.where(cum[:, t_reg, nw - 1] > 0, cum[:, t_att, nw - 1] / cum[:, t_reg, nw - 1], np.nan)
-    n7 = _count_before(age, seg, n_seg, 7.0)
-    n30 = _count_before(age, seg, n_seg, 30.0)
-    trend = (n7 + 1.0) / ((n30 - n7) * (7.0 / 23.0) + 1.0)
-    # Since creation: rates per day of lead age estimate the person's activity level better
-    # than any fixed window (a tree cannot divide two features itself).
-    seg_age = lead_age[seg] if len(seg) else np.empty(0)
-    since = age < seg_age  # NaN lead age: nothing counts as since creation
-    n_since = np.bincount(seg[since], minlength=n_seg).astype("float64")
-    hi_since = np.bincount(seg[since & hi], minlength=n_seg).astype("float64")
-    before = np.bincount(seg[age >= seg_age], minlength=n_seg).astype("float64")
-    days = np.maximum(lead_age, 0.0) + 1.0
-    return np.column_stack(
-        [per_type, totals, other_last, *decays, decay_hi, last, last_hi, active30, active_last,
-         sessions, devices, channels, click_rate, attend_rate, trend,
-         n_since, hi_since, n_since / days, hi_since / days, before]
+def run_kernel(
+    data: np.ndarray, n_seg: int, windows: Sequence[float], half_lives: Sequence[float], lead_age: np.ndarray
+) -> np.ndarray:
+    return engagement_rows(
+        data,
+        n_seg,
+        np.asarray(lead_age, dtype="float64"),
+        np.asarray(windows, dtype="float64"),
+        np.asarray([-math.log(2) / h for h in half_lives], dtype="float64"),
+        N_TYPES,
+        _HIGH_INTENT_MASK,
+        TYPE_CODE["email_open"],
+        TYPE_CODE["email_click"],
+        TYPE_CODE["webinar_registered"],
+        TYPE_CODE["webinar_attended"],
     )
-
-
-def engagement_one(
-    events: Sequence[Mapping[str, Any]],
-    as_of_s: float,
-    own_id: str | None,
-    windows: Sequence[float],
-    half_lives: Sequence[float],
-    lead_age: float,
-) -> list[float]:
-    """The online executor of :func:`engagement_matrix`: one lead's events, pure Python.
-
-    Same features, same order, same constants; for twenty events a single pass in Python
-    costs a fraction of the ~70 small numpy calls the vectorised kernel makes. The parity
-    tests hold the two equal (exactly for counts, to 1e-9 for sums of floats), and
-    :meth:`FeaturePipeline.fit` checks that both produce as many values as there are names.
-    """
-    nw = len(windows)
-    w_last = windows[-1]
-    rates = [-math.log(2) / h for h in half_lives]
-    rate_last = rates[-1]
-    width = nw + 1
-    hist = [0] * (N_TYPES * width)  # per type, per window bucket
-    decays = [0.0] * len(half_lives)
-    decay_hi = 0.0
-    last = last_hi = math.inf
-    days30: set[int] = set()
-    days_last: set[int] = set()
-    devices: set[str] = set()
-    channels: set[str] = set()
-    recent: list[tuple[str, float]] = []
-    n7 = n30 = n_since = hi_since = before = 0
-    type_code, high = TYPE_CODE, _HIGH_INTENT_LIST
-    names: dict[object, str] = {}  # identifier → normalised, once per request
-    chans: dict[object, str] = {}
-    exp, floor = math.exp, math.floor
-    two = len(rates) == 2
-    r0, r1 = (rates[0], rates[1]) if two else (0.0, 0.0)
-    d0 = d1 = 0.0
-    add30, add_last, add_dev, add_ch, keep_recent = days30.add, days_last.add, devices.add, channels.add, recent.append
-    get_name, get_chan = names.get, chans.get
-    epoch, us = _EPOCH, _US
-    for e in events:
-        t = e["timestamp"]
-        ts = ((t - epoch) // us) / 1e6 if type(t) is datetime and t.tzinfo is None else to_epoch_seconds(t)
-        if not ts < as_of_s:
-            continue
-        age = (as_of_s - ts) / DAY_S
-        code = type_code.get(e.get("event_type"), OTHER_TYPE)  # type: ignore[arg-type]
-        hist[code * width + bisect_right(windows, age)] += 1
-        if two:  # the default: two half-lives, unrolled
-            d0 += exp(age * r0)
-            d1 += exp(age * r1)
-        else:
-            for j, r in enumerate(rates):
-                decays[j] += exp(age * r)
-        is_hi = high[code]
-        if is_hi:
-            decay_hi += exp(age * rate_last)
-            if age < last_hi:
-                last_hi = age
-        if age < last:
-            last = age
-        raw = e.get("identifier")
-        ident = get_name(raw)
-        if ident is None:
-            ident = names[raw] = normalise_one(raw) or ""
-        day = floor(ts / DAY_S)
-        if age < 30:
-            add30(day)
-            keep_recent((ident, ts))
-            n30 += 1
-            if age < 7:
-                n7 += 1
-        if age < w_last:
-            add_last(day)
-            if ident and not ("@" in ident or ident == own_id):
-                add_dev(ident)
-            raw_ch = e.get("channel")
-            if raw_ch is not None:
-                ch = get_chan(raw_ch)
-                if ch is None:
-                    ch = chans[raw_ch] = normalise_one(raw_ch) or ""
-                if ch:
-                    add_ch(ch)
-        if age < lead_age:
-            n_since += 1
-            hi_since += is_hi
-        elif age >= lead_age:
-            before += 1
-    if two:
-        decays = [d0, d1]
-    cum: list[list[float]] = [list(accumulate(hist[t * width : t * width + nw])) for t in range(N_TYPES)]
-    sessions = 0
-    prev_ident, prev_ts = None, 0.0
-    for ident, ts in sorted(recent):
-        if ident != prev_ident or ts - prev_ts > SESSION_GAP_S:
-            sessions += 1
-        prev_ident, prev_ts = ident, ts
-    t_open, t_click = TYPE_CODE["email_open"], TYPE_CODE["email_click"]
-    t_reg, t_att = TYPE_CODE["webinar_registered"], TYPE_CODE["webinar_attended"]
-    opens, regs = cum[t_open][nw - 1], cum[t_reg][nw - 1]
-    days = max(lead_age, 0.0) + 1.0 if lead_age == lead_age else math.nan
-    out: list[float] = [v for row in cum[:OTHER_TYPE] for v in row]
-    out += [sum(col) for col in zip(*cum, strict=True)]
-    out += [
-        cum[OTHER_TYPE][nw - 1], *decays, decay_hi, min(last, NEVER_DAYS), min(last_hi, NEVER_DAYS),
-        len(days30), len(days_last), sessions, len(devices), len(channels),
-        cum[t_click][nw - 1] / opens if opens > 0 else math.nan,
-        cum[t_att][nw - 1] / regs if regs > 0 else math.nan,
-        (n7 + 1.0) / ((n30 - n7) * (7.0 / 23.0) + 1.0),
-        n_since, hi_since, n_since / days, hi_since / days, before,
-    ]
-    return out
-
-
-def _count_before(age: np.ndarray, seg: np.ndarray, n_seg: int, days: float) -> np.ndarray:
-    return np.bincount(seg[age < days], minlength=n_seg).astype("float64")
-
-
-def _seg_reduce(op: np.ufunc, values: np.ndarray, seg: np.ndarray, n_seg: int) -> np.ndarray:
-    """Per-segment min or max; NaN for segments with no rows."""
-    out = np.full(n_seg, np.nan)
-    if len(values) == 0:
-        return out
-    if n_seg == 1:
-        out[0] = op.reduce(values)
-        return out
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    out[seg[starts]] = op.reduceat(values, starts)
-    return out
-
-
-def _seg_nunique(seg: np.ndarray, key: np.ndarray, n_seg: int, mask: np.ndarray) -> np.ndarray:
-    k = seg[mask].astype(np.int64) * _KEY_SPAN + key[mask].astype(np.int64)
-    if n_seg == 1:
-        return np.array([float(len(set(k.tolist())))])
-    u = np.unique(k)
-    return np.bincount(u // _KEY_SPAN, minlength=n_seg).astype("float64")
-
-
-def _sessions(rows: EventRows, n_seg: int, mask: np.ndarray) -> np.ndarray:
-    s, i, t = rows.seg[mask], rows.ident[mask], rows.ts[mask]
-    if len(s) == 0:
-        return np.zeros(n_seg)
-    order = np.lexsort((t, i, s))
-    s, i, t = s[order], i[order], t[order]
-    new = np.ones(len(s), dtype=bool)
-    new[1:] = (s[1:] != s[:-1]) | (i[1:] != i[:-1]) | ((t[1:] - t[:-1]) > SESSION_GAP_S)
-    return np.bincount(s[new], minlength=n_seg).astype("float64")
-
-
-# --- fitted categories ------------------------------------------------------------------
 
 
 class CategoryMap:
@@ -702,8 +522,51 @@ class FeaturePipeline:
         created = lead.get("created_at")
         lead_age = (t_as_of - to_epoch_seconds(created)) / DAY_S if created is not None else math.nan
         vec += [nums[0], nums[1], lead_age]
-        vec += engagement_one(events, t_as_of, normalise_one(lead.get("lead_id")), self.windows_, self.half_lives_, lead_age)
-        return np.array(vec, dtype="float64")
+        data = self._encode_online(events, t_as_of, normalise_one(lead.get("lead_id")))
+        eng = run_kernel(data, 1, self.windows_, self.half_lives_, np.array([lead_age]))[0]
+        return np.concatenate([np.array(vec, dtype="float64"), eng])
+
+    @staticmethod
+    def _encode_online(events: Sequence[Mapping[str, Any]], as_of_s: float, own_id: str | None) -> np.ndarray:
+        """One request's events → the kernel's row matrix (one segment), in one pass."""
+        cols: list[list[float]] = [[], [], [], [], [], [], [], []]
+        seg_c, age_c, type_c, ts_c, day_c, id_c, dev_c, ch_c = cols
+        ids: dict[object, int] = {}
+        names: dict[object, str] = {}
+        chan_names: dict[object, str] = {}
+        chans: dict[str, int] = {}
+        type_code, epoch, us, floor = TYPE_CODE, _EPOCH, _US, math.floor
+        for e in events:
+            t = e["timestamp"]
+            ts = ((t - epoch) // us) / 1e6 if type(t) is datetime and t.tzinfo is None else to_epoch_seconds(t)
+            if not ts < as_of_s:
+                continue
+            raw = e.get("identifier")
+            ident = names.get(raw)
+            if ident is None:
+                ident = names[raw] = normalise_one(raw) or ""
+            code = ids.get(ident)
+            if code is None:
+                code = ids[ident] = len(ids)
+            raw_ch = e.get("channel")
+            ch = -1
+            if raw_ch is not None:
+                norm = chan_names.get(raw_ch)
+                if norm is None:
+                    norm = chan_names[raw_ch] = normalise_one(raw_ch) or ""
+                if norm:
+                    ch = chans.get(norm, -1)
+                    if ch < 0:
+                        ch = chans[norm] = len(chans)
+            seg_c.append(0.0)
+            age_c.append((as_of_s - ts) / DAY_S)
+            type_c.append(type_code.get(e.get("event_type"), OTHER_TYPE))  # type: ignore[arg-type]
+            ts_c.append(ts)
+            day_c.append(floor(ts / DAY_S))
+            id_c.append(code)
+            dev_c.append(-1 if (not ident or "@" in ident or ident == own_id) else code)
+            ch_c.append(ch)
+        return np.array(cols, dtype="float64").reshape(8, -1)
 
     def encode_events(self, events: Sequence[Mapping[str, Any]], as_of_s: float, own_id: str | None) -> EventRows:
         """One request's events → :class:`EventRows` of a single segment (the online twin of

@@ -150,5 +150,5 @@ def log_bundle(bundle_dir: Path, registered_model: str) -> Any:
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    pkgs = ["lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "pydantic", "mlflow"]
+    pkgs = ["lightgbm", "numpy", "numba", "pandas", "pyarrow", "scikit-learn", "scipy", "pydantic", "mlflow"]
     return [f"{p}=={version(p)}" for p in pkgs]
