@@ -285,8 +285,8 @@ def to_epoch_seconds(value: object) -> float:
     Naive datetimes are UTC, as in the data contract. Exact to the microsecond, matching
     the batch path's conversion of ``datetime64[us]``.
     """
-    if type(value) is datetime and value.tzinfo is None:  # the common case, first
-        return ((value - _EPOCH) // _US) / 1e6
+    if type(value) is datetime:  # the common case, first
+        return ((value - (_EPOCH if value.tzinfo is None else _EPOCH_UTC)) // _US) / 1e6
     if isinstance(value, bool):
         raise TypeError("a timestamp cannot be a boolean")
     if isinstance(value, int | float):
@@ -303,6 +303,7 @@ def to_epoch_seconds(value: object) -> float:
 
 
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
@@ -535,10 +536,13 @@ class FeaturePipeline:
         names: dict[object, str] = {}
         chan_names: dict[object, str] = {}
         chans: dict[str, int] = {}
-        type_code, epoch, us, floor = TYPE_CODE, _EPOCH, _US, math.floor
+        type_code, epoch, epoch_utc, us, floor = TYPE_CODE, _EPOCH, _EPOCH_UTC, _US, math.floor
         for e in events:
             t = e["timestamp"]
-            ts = ((t - epoch) // us) / 1e6 if type(t) is datetime and t.tzinfo is None else to_epoch_seconds(t)
+            if type(t) is datetime:
+                ts = ((t - (epoch if t.tzinfo is None else epoch_utc)) // us) / 1e6
+            else:
+                ts = to_epoch_seconds(t)
             if not ts < as_of_s:
                 continue
             raw = e.get("identifier")

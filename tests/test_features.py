@@ -264,3 +264,17 @@ def _check_parity(
     kernel = engagement_matrix(encoded, 1, pipe.windows_, pipe.half_lives_, np.array([online[pipe.n_fit_ - 1]]))[0]
     _assert_same(online[pipe.n_fit_ :], kernel, pipe.feature_names_[pipe.n_fit_ :])
     assert epoch_seconds(pd.Series([as_of]))[0] == as_of.value / 1e9
+
+
+def test_timezones_are_converted_to_utc_on_the_online_path(edge_pipe: FeaturePipeline) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    lead = {"lead_id": "L1", "created_at": datetime(2024, 2, 20, 9, 0), "email": "a@acme.com"}
+    naive = [{"timestamp": datetime(2024, 2, 28, 23, 30) - timedelta(hours=h), "event_type": "page_view", "identifier": "ck_1"} for h in range(5)]
+    cest = timezone(timedelta(hours=2))
+    aware = [{**e, "timestamp": e["timestamp"].replace(tzinfo=UTC).astimezone(cest)} for e in naive]
+    text = [{**e, "timestamp": e["timestamp"].isoformat() + "Z"} for e in naive]
+    as_of = datetime(2024, 3, 1)
+    a = edge_pipe.transform_one(lead, naive, as_of)
+    assert np.array_equal(a, edge_pipe.transform_one(lead, aware, as_of.replace(tzinfo=UTC)), equal_nan=True)
+    assert np.array_equal(a, edge_pipe.transform_one(lead, text, "2024-03-01T00:00:00Z"), equal_nan=True)
