@@ -283,3 +283,15 @@ def test_mlflow_run_train_entry_point(env: dict[str, Any], tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_client().search_model_versions("name='lead-scoring'")) == versions_before + 1
+
+
+def test_mlflow_run_generate_entry_point(tmp_path: Path) -> None:
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    env = {**_clean_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    out = tmp_path / "generated"
+    proc = subprocess.run(
+        [str(mlflow_bin), "run", str(REPO), "-e", "generate", "--env-manager", "local", "-P", "leads=300", "-P", f"out={out}"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "leads.parquet").exists() and (out / "oracle.parquet").exists()
