@@ -100,6 +100,15 @@ class IdentityMap:
     lead_nodes: np.ndarray
     component: np.ndarray
     shared: np.ndarray
+    events: pd.DataFrame | None = None
+    event_nodes: np.ndarray | None = None
+    node_is_email: np.ndarray | None = None
+
+    def event_nodes_of(self, events: pd.DataFrame) -> np.ndarray:
+        """Node id of each event row (cached for the events frame the map was built from)."""
+        if self.events is events and self.event_nodes is not None:
+            return self.event_nodes
+        return self.nodes_of(events["identifier"]) if len(events) else np.array([], dtype=np.int64)
 
     def nodes_of(self, identifiers: pd.Series) -> np.ndarray:
         """Node id of each identifier (-1 when the identifier is unknown)."""
@@ -148,7 +157,8 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     emails = emails.where(emails.map(lambda v: v is not None and "@" in v), None)
     a = normalise_identifier(ident["identifier_a"])
     b = normalise_identifier(ident["identifier_b"])
-    ev_ids = pd.Series(normalised_codes(tables.events["identifier"])[1], dtype=object)
+    ev_codes, ev_uniques = normalised_codes(tables.events["identifier"])
+    ev_ids = pd.Series(ev_uniques, dtype=object)
 
     universe = pd.concat([lead_ids, emails.dropna(), a, b, ev_ids], ignore_index=True).dropna()
     node_index = pd.Index(pd.unique(universe))
@@ -168,7 +178,8 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     is_anchor = np.zeros(n_nodes, dtype=bool)
     is_anchor[lead_nodes] = True
     is_anchor[email_nodes[email_nodes >= 0]] = True
-    is_anchor |= np.asarray(node_index.str.contains("@", regex=False), dtype=bool)
+    node_is_email = np.array(["@" in v for v in node_index.tolist()], dtype=bool)
+    is_anchor |= node_is_email
     shared_since = _shared_since(ea, eb, et, is_anchor, n_nodes, max_people)
     valid_until = np.minimum(shared_since[ea], shared_since[eb])
     usable = et < valid_until
@@ -205,7 +216,13 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     )
     state = _relax(state, edges, max_rounds)
     shared = np.flatnonzero(np.isfinite(shared_since))
-    return IdentityMap(node_index, state.reset_index(drop=True), lead_nodes, component, shared)
+    # Node of every event row, kept for the feature pipeline (the same events frame).
+    ev_idx = np.asarray(node_index.get_indexer(pd.Index(ev_uniques, dtype=object)), dtype=np.int64)
+    event_nodes = np.where(ev_codes >= 0, ev_idx[np.maximum(ev_codes, 0)] if len(ev_idx) else -1, -1)
+    return IdentityMap(
+        node_index, state.reset_index(drop=True), lead_nodes, component, shared, tables.events, event_nodes,
+        node_is_email,
+    )
 
 
 def _shared_since(

@@ -31,8 +31,8 @@ from features.domains import company_size_band, domain_type, email_domain
 from features.identity import (
     IdentityMap,
     epoch_seconds,
-    normalise_identifier,
     normalise_one,
+    normalised_codes,
     resolve_identities,
 )
 from features.kernel import engagement_rows
@@ -438,31 +438,39 @@ class FeaturePipeline:
     def _event_lead_rows(self, tables: Tables, identity: IdentityMap) -> dict[str, np.ndarray]:
         """Events joined to the leads they may belong to, sorted by lead."""
         events = tables.events
-        nodes = identity.nodes_of(events["identifier"]) if len(events) else np.array([], dtype=np.int64)
+        nodes = identity.event_nodes_of(events)
         pairs = identity.pairs
         pn = pairs["node"].to_numpy()
         porder = np.argsort(pn, kind="stable")
         pn = pn[porder]
-        lo = np.searchsorted(pn, nodes, side="left")
-        hi = np.searchsorted(pn, nodes, side="right")
-        cnt = np.where(nodes >= 0, hi - lo, 0)
+        # pairs of node k are pn[first[k]:first[k + 1]]: one gather per event, no search
+        first = np.searchsorted(pn, np.arange(len(identity.node_index) + 1), side="left")
+        safe = np.maximum(nodes, 0)
+        lo = first[safe]
+        cnt = np.where(nodes >= 0, first[safe + 1] - lo, 0)
         ev_idx = np.repeat(np.arange(len(nodes)), cnt)
         starts = np.repeat(lo, cnt)
         within = np.arange(len(ev_idx)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         pidx = porder[starts + within]
         lead = pairs["lead"].to_numpy()[pidx].astype(np.int64)
         ts = epoch_seconds(events["timestamp"])[ev_idx]
-        etype = np.asarray(
-            pd.Series(events["event_type"].to_numpy()[ev_idx]).map(TYPE_CODE).fillna(OTHER_TYPE), dtype=np.int64
-        )
+        type_codes, type_names = pd.factorize(events["event_type"], use_na_sentinel=True)
+        type_lut = np.array([TYPE_CODE.get(t, OTHER_TYPE) for t in np.asarray(type_names, dtype=object).tolist()] + [OTHER_TYPE])
+        etype = type_lut[type_codes[ev_idx]].astype(np.int64)  # -1 (missing) → the last entry
         ident = nodes[ev_idx]
         ident_names = identity.node_index
-        is_email = np.asarray(ident_names.str.contains("@", regex=False), dtype=bool)[ident]
+        node_is_email = identity.node_is_email
+        if node_is_email is None:
+            node_is_email = np.array(["@" in v for v in ident_names.tolist()], dtype=bool)
+        is_email = node_is_email[ident]
         own = identity.lead_nodes[lead] == ident
         device = np.where(is_email | own, -1, ident)
         if "channel" in events:
-            ch_codes, _ = pd.factorize(normalise_identifier(events["channel"]).to_numpy()[ev_idx], use_na_sentinel=True)
-            channel = ch_codes.astype(np.int64)
+            raw_codes, names = normalised_codes(events["channel"])
+            # distinct raw values may normalise alike ("Web", "web "): one code per name
+            name_codes, _ = pd.factorize(names, use_na_sentinel=True) if len(names) else (np.array([], dtype=np.int64), None)
+            lut = np.append(np.asarray(name_codes, dtype=np.int64), -1)
+            channel = lut[raw_codes[ev_idx]]
         else:
             channel = np.full(len(ev_idx), -1, dtype=np.int64)
         order = np.argsort(lead, kind="stable")
