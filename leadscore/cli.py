@@ -327,3 +327,43 @@ def score(model_uri: str, data_dir: Path, out_file: Path, reasons: bool) -> None
     summary = score_directory(bundle, tables, out_file, reasons=reasons, progress=_lead_progress("scored"))
     step(f"wrote {summary['leads']:,} rows to {out_file} ({summary['leads_per_s']:,.0f} leads/s)")
     click.echo(json.dumps(summary))
+
+
+@main.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory (data contract tables).")
+@click.option("--model", "model_uri", default="", show_default=False, help="MLflow model URI of a leadscore bundle (adds grades, gain, calibration); empty: none.")
+@click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(path_type=Path), help="Output directory for report.json and report.html.")
+@click.option("--ltv-multiplier", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="LTV = first-year revenue (deal_value) × this.")
+@click.option("--score-age-days", default=1.0, show_default=True, type=click.FloatRange(min=0), help="With --model: score each lead as of this many days after its creation (point in time).")
+@click.option("--score-at-export", is_flag=True, help="With --model: score every lead as of the export time instead (serving.batch.score_tables).")
+@clean_errors
+def report(data_dir: Path, model_uri: str, out_dir: Path, ltv_multiplier: float, score_age_days: float, score_at_export: bool) -> None:
+    """Funnel report: conversion, costs, time to qualification, LTV:CAC, gain; HTML and JSON."""
+    from features.contract import load_tables
+    from training import tracking
+    from training.report import build_report, log_report, model_scores, write_report
+
+    t0 = time.perf_counter()
+    tracking.configure("lead-scoring")
+    step(f"loading {data_dir}")
+    tables = load_tables(data_dir)
+    scores = None
+    info: dict[str, Any] = {}
+    model_uri = model_uri.strip()
+    if model_uri:
+        from training.registry import load_bundle
+
+        step(f"loading {model_uri}")
+        bundle = load_bundle(model_uri)
+        age = None if score_at_export else score_age_days
+        scores = model_scores(bundle, tables, score_age_days=age, progress=step)
+        scored_at = "export time" if age is None else f"created_at + {age:g} days"
+        info = {"uri": model_uri, "name": bundle.name, "version": bundle.version, "scored_at": scored_at}
+    result = build_report(tables, scores, ltv_multiplier=ltv_multiplier, model_info=info, progress=step)
+    step(f"writing {out_dir}/report.json and report.html")
+    paths = write_report(result, out_dir)
+    tags = {"leadscore.data_dir": str(data_dir), "leadscore.model_uri": model_uri or "none"}
+    run_id = log_report(paths, result, tags)
+    seconds = round(time.perf_counter() - t0, 2)
+    step(f"report done in {seconds} s (MLflow run {run_id})")
+    click.echo(json.dumps({"out": [str(p) for p in paths], "run_id": run_id, "leads": result["funnel"]["leads"], "model": model_uri or None, "seconds": seconds}))
