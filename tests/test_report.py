@@ -376,3 +376,51 @@ def test_cli_with_model_uses_its_scores(tmp_path: Path, monkeypatch: pytest.Monk
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     assert data["model"]["version"] == "7"
     assert data["gain"]["customers"]["rows"][1]["model"] == 2 / 4
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-logging=stderr", "--v=0",
+]
+
+
+def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The report opens in a real browser: every chart is in the rendered DOM, no page errors."""
+    import os
+    import subprocess
+
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed; scripts/test.sh installs it when run as root")
+        pytest.skip("chromium not installed (scripts/test.sh installs it when run as root)")
+    r = build_report(fixture_tables(), hand_scores(), model_info={"uri": "models:/x/1", "version": "1"})
+    _, page = write_report(r, tmp_path / "out")
+    url = page.resolve().as_uri()
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'ud1'}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = dom.stdout
+    expected = len(re.findall(r"<svg", page.read_text()))
+    assert expected >= 10
+    assert len(re.findall(r"<svg", rendered)) == expected
+    for title in ("Funnel", "Conversion by channel", "Conversion by score grade", "Share of customers captured",
+                  "Time to qualification distribution"):
+        assert f'aria-label="{title}"' in rendered
+    page_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert page_errors == []
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'ud2'}", f"--screenshot={shot}", "--window-size=1200,3000", url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
