@@ -17,7 +17,6 @@ import numpy as np
 from numba import njit
 
 R_SEG, R_AGE, R_TYPE, R_TS, R_DAY, R_IDENT, R_DEVICE, R_CHANNEL = range(8)
-N_ROWS = 8
 NEVER_DAYS = 9999.0
 SESSION_GAP_S = 30 * 60.0
 

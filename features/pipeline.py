@@ -581,38 +581,12 @@ class FeaturePipeline:
         return np.array(cols, dtype="float64").reshape(8, -1)
 
     def encode_events(self, events: Sequence[Mapping[str, Any]], as_of_s: float, own_id: str | None) -> EventRows:
-        """One request's events → :class:`EventRows` of a single segment (the online twin of
-        :meth:`_event_lead_rows` + :meth:`_expand`)."""
-        ts_l: list[float] = []
-        et_l: list[int] = []
-        id_l: list[int] = []
-        dev_l: list[int] = []
-        ch_l: list[int] = []
-        ids: dict[str, int] = {}
-        chans: dict[str, int] = {}
-        for e in events:
-            ts = to_epoch_seconds(e["timestamp"])
-            if not ts < as_of_s:
-                continue
-            ident = normalise_one(e.get("identifier")) or ""
-            code = ids.setdefault(ident, len(ids))
-            ts_l.append(ts)
-            et_l.append(TYPE_CODE.get(e.get("event_type"), OTHER_TYPE))  # type: ignore[arg-type]
-            id_l.append(code)
-            dev_l.append(-1 if (not ident or "@" in ident or ident == own_id) else code)
-            ch = normalise_one(e.get("channel"))
-            ch_l.append(-1 if ch is None else chans.setdefault(ch, len(chans)))
-        ts_a = np.asarray(ts_l, dtype="float64")
-        return EventRows(
-            seg=np.zeros(len(ts_l), dtype=np.int64),
-            age=(as_of_s - ts_a) / DAY_S,
-            etype=np.asarray(et_l, dtype=np.int64),
-            ts=ts_a,
-            day=np.floor(ts_a / DAY_S).astype(np.int64),
-            ident=np.asarray(id_l, dtype=np.int64),
-            device=np.asarray(dev_l, dtype=np.int64),
-            channel=np.asarray(ch_l, dtype=np.int64),
-        )
+        """One request's events as :class:`EventRows` of a single segment (the same encoding
+        :meth:`transform_one` uses, as typed arrays)."""
+        d = self._encode_online(events, as_of_s, own_id)
+        as_int = [d[i].astype(np.int64) for i in (0, 2, 4, 5, 6, 7)]
+        seg, etype, day, ident, device, channel = as_int
+        return EventRows(seg=seg, age=d[1], etype=etype, ts=d[3], day=day, ident=ident, device=device, channel=channel)
 
     # -- helpers -----------------------------------------------------------------------------
     def to_frame(self, X: np.ndarray) -> pd.DataFrame:
