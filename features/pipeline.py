@@ -36,6 +36,7 @@ from features.identity import (
     resolve_identities,
 )
 from features.kernel import engagement_rows
+from features.source import AttributeSchema
 from features.titles import normalise_title
 
 DAY_S = 86_400.0
@@ -322,6 +323,8 @@ class FeaturePipeline:
         At most this many values per categorical feature; the rest map to ``other``.
     max_people_per_identifier : int
         An identifier linked to more people than this is a shared device (identity resolution).
+    schema : AttributeSchema, optional
+        Which attribute features to build (bring-your-own data); default: the data contract's.
     """
 
     def __init__(
@@ -331,43 +334,76 @@ class FeaturePipeline:
         min_category_count: int = 20,
         max_categories: int = 50,
         max_people_per_identifier: int = 3,
+        schema: AttributeSchema | None = None,
     ) -> None:
         self.windows = windows
         self.half_lives = half_lives
         self.min_category_count = min_category_count
         self.max_categories = max_categories
         self.max_people_per_identifier = max_people_per_identifier
+        self.schema = schema
 
     # -- fit -----------------------------------------------------------------------------
     def fit(self, leads: pd.DataFrame) -> FeaturePipeline:
-        """Learn category maps from the training leads."""
+        """Learn category maps (and example values) from the training leads."""
         windows = [float(w) for w in self.windows]
         if not windows or sorted(windows) != windows or windows[0] <= 0:
             raise ValueError("windows must be positive and ascending")
         if not self.half_lives or min(self.half_lives) <= 0:
             raise ValueError("half_lives must be positive")
-        cats, _ = self._lead_frame(leads)
+        self._set_layout()
+        cats, nums = self._lead_frame(leads)
         maps: dict[str, list[str]] = {}
-        for j, name in enumerate(FIT_CATEGORICAL):
+        for j, name in enumerate(self.categorical_names_):
             counts = pd.Series([c for c in cats[j] if c is not None], dtype=object).value_counts()
             counts = counts[counts >= self.min_category_count]
             maps[name] = [str(v) for v in sorted(counts.index, key=lambda v: (-counts[v], v))[: self.max_categories]]
-        return self._set_fitted(maps)
+        examples: dict[str, Any] = {}
+        for j, name in enumerate(self.numeric_names_):
+            col = nums[:, j]
+            examples[name] = float(np.nanmedian(col)) if np.isfinite(col).any() else None
+        return self._set_fitted(maps, examples)
 
-    def _set_fitted(self, maps: Mapping[str, Sequence[str]]) -> FeaturePipeline:
+    def _set_layout(self) -> None:
+        s = self.schema_ = self.schema if self.schema is not None else AttributeSchema()
+        std = set(FIT_CATEGORICAL + FIT_NUMERIC) if s.standard is None else set(s.standard)
+        self._std_cat = [j for j, n in enumerate(FIT_CATEGORICAL) if n in std]
+        self._std_num = [j for j, n in enumerate(FIT_NUMERIC[:2]) if n in std]
+        self._uses_standard = bool(self._std_cat or self._std_num)
+        self.categorical_names_ = [FIT_CATEGORICAL[j] for j in self._std_cat] + list(s.categorical)
+        self.numeric_names_ = [FIT_NUMERIC[j] for j in self._std_num] + list(s.numeric) + list(s.behaviour)
+        self._extra_num = list(s.numeric) + list(s.behaviour)
+
+    def _set_fitted(self, maps: Mapping[str, Sequence[str]], examples: Mapping[str, Any] | None = None) -> FeaturePipeline:
+        self._set_layout()
+        s = self.schema_
         windows = [float(w) for w in self.windows]
-        self.category_maps_ = {name: CategoryMap(maps[name]) for name in FIT_CATEGORICAL}
+        self.category_maps_ = {name: CategoryMap(maps[name]) for name in self.categorical_names_}
+        self.examples_ = dict(examples or {})
         self.windows_ = windows
         self.half_lives_ = [float(h) for h in self.half_lives]
-        infos = [FeatureInfo(n, "fit", FIT_LABELS[n], True) for n in FIT_CATEGORICAL]
-        infos += [FeatureInfo(n, "fit", FIT_LABELS[n], False) for n in FIT_NUMERIC]
-        infos += [
-            FeatureInfo(n, "engagement", label, False, direction)
-            for n, label, direction in engagement_names(self.windows_, self.half_lives_)
-        ]
+        label = s.aliases.get
+        infos = [FeatureInfo(n, "fit", FIT_LABELS[n], True) for n in self.categorical_names_[: len(self._std_cat)]]
+        infos += [FeatureInfo(n, "fit", label(n, n), True) for n in s.categorical]
+        infos += [FeatureInfo(FIT_NUMERIC[j], "fit", FIT_LABELS[FIT_NUMERIC[j]], False) for j in self._std_num]
+        infos += [FeatureInfo(n, "fit", label(n, n), False) for n in s.numeric]
+        infos += [FeatureInfo(n, "engagement", label(n, n), False, 1) for n in s.behaviour]
+        self.n_attr_ = len(infos)
+        if s.lead_age:
+            infos.append(FeatureInfo("lead_age_days", "fit", FIT_LABELS["lead_age_days"], False))
+        self.events_start_ = len(infos)
+        if s.events:
+            infos += [
+                FeatureInfo(n, "engagement", lbl, False, direction)
+                for n, lbl, direction in engagement_names(self.windows_, self.half_lives_)
+            ]
+        names = [f.name for f in infos]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"feature names clash: {dup}; rename those columns")
         self.features_ = infos
-        self.feature_names_ = [f.name for f in infos]
-        self.n_fit_ = len(FIT_CATEGORICAL) + len(FIT_NUMERIC)
+        self.feature_names_ = names
+        self.n_fit_ = self.n_attr_ + (1 if s.lead_age else 0)
         return self
 
     @property
@@ -385,10 +421,10 @@ class FeaturePipeline:
     ) -> np.ndarray:
         """Feature matrix for ``snapshots`` (columns ``lead`` and ``as_of``), in their order."""
         self._check_fitted()
-        if identity is None:
+        s = self.schema_
+        if identity is None and s.events:
             identity = resolve_identities(tables, self.max_people_per_identifier)
         fit_block = self._fit_block(tables.leads)
-        ev = self._event_lead_rows(tables, identity)
         n = len(snapshots)
         out = np.empty((n, len(self.features_)), dtype="float64")
         lead = snapshots["lead"].to_numpy().astype(np.int64)
@@ -397,8 +433,10 @@ class FeaturePipeline:
         lead_sorted, as_of_sorted = lead[order], as_of[order]
         created = epoch_seconds(tables.leads["created_at"])
         n_leads = len(tables.leads)
-        ev_bounds = np.searchsorted(ev["lead"], np.arange(n_leads + 1))
+        ev = self._event_lead_rows(tables, identity) if identity is not None and s.events else None
+        ev_bounds = np.searchsorted(ev["lead"], np.arange(n_leads + 1)) if ev is not None else None
         snap_bounds = np.searchsorted(lead_sorted, np.arange(n_leads + 1))
+        na, e0 = self.n_attr_, self.events_start_
         for lo in range(0, n_leads, chunk_leads):
             hi = min(n_leads, lo + chunk_leads)
             s0, s1 = snap_bounds[lo], snap_bounds[hi]
@@ -406,34 +444,47 @@ class FeaturePipeline:
                 rows_out = order[s0:s1]
                 sl = lead_sorted[s0:s1]
                 block = out[rows_out]
-                block[:, : self.n_fit_ - 1] = fit_block[sl]
-                block[:, self.n_fit_ - 1] = (as_of_sorted[s0:s1] - created[sl]) / DAY_S
-                rows = self._expand(ev, ev_bounds[lo], ev_bounds[hi], sl, as_of_sorted[s0:s1], snap_bounds[lo:hi + 1] - s0, lo)
-                block[:, self.n_fit_:] = engagement_matrix(
-                    rows, s1 - s0, self.windows_, self.half_lives_, block[:, self.n_fit_ - 1]
-                )
+                block[:, :na] = fit_block[sl]
+                age = (as_of_sorted[s0:s1] - created[sl]) / DAY_S
+                if s.lead_age:
+                    block[:, na] = age
+                if ev is not None and ev_bounds is not None:
+                    rows = self._expand(ev, ev_bounds[lo], ev_bounds[hi], sl, as_of_sorted[s0:s1], snap_bounds[lo:hi + 1] - s0, lo)
+                    block[:, e0:] = engagement_matrix(rows, s1 - s0, self.windows_, self.half_lives_, age)
                 out[rows_out] = block
             if progress is not None:
                 progress(hi - lo)
         return out
 
     def _lead_frame(self, leads: pd.DataFrame) -> tuple[list[list[str | None]], np.ndarray]:
-        cols = ["job_title", "email", "company_size", "country", "company_domain", "industry", "source_channel"]
-        present = [c for c in cols if c in leads.columns]
-        values = [leads[c].astype(object).where(leads[c].notna(), None).tolist() for c in present]
-        cats: list[list[str | None]] = [[] for _ in FIT_CATEGORICAL]
-        nums = np.empty((len(leads), 2), dtype="float64")
-        for i, rec in enumerate(zip(*values, strict=True)) if values else enumerate([()] * len(leads)):
-            c, x = lead_attributes(dict(zip(present, rec, strict=True)))
-            for j, v in enumerate(c):
-                cats[j].append(v)
-            nums[i] = x
-        return cats, nums
+        """Raw attribute values of every lead: one list per categorical feature, a number matrix."""
+        n = len(leads)
+        cats: list[list[str | None]] = [[] for _ in self._std_cat]
+        std_nums = np.empty((n, len(self._std_num)), dtype="float64")
+        if self._uses_standard:
+            cols = ["job_title", "email", "company_size", "country", "company_domain", "industry", "source_channel"]
+            present = [c for c in cols if c in leads.columns]
+            values = [leads[c].astype(object).where(leads[c].notna(), None).tolist() for c in present]
+            for i, rec in enumerate(zip(*values, strict=True)) if values else enumerate([()] * n):
+                c, x = lead_attributes(dict(zip(present, rec, strict=True)))
+                for k, j in enumerate(self._std_cat):
+                    cats[k].append(c[j])
+                std_nums[i] = [x[j] for j in self._std_num]
+        for name in self.schema_.categorical:
+            col = leads[name] if name in leads.columns else pd.Series([None] * n, dtype=object)
+            cats.append([clean_category(v) for v in col.astype(object).tolist()])
+        extra = [
+            pd.to_numeric(leads[name], errors="coerce").to_numpy(dtype="float64") if name in leads.columns else np.full(n, np.nan)
+            for name in self._extra_num
+        ]
+        nums = np.column_stack([std_nums, *extra]) if extra else std_nums
+        return cats, np.where(np.isfinite(nums), nums, np.nan)
 
     def _fit_block(self, leads: pd.DataFrame) -> np.ndarray:
+        """The attribute columns (everything before lead age) of every lead."""
         cats, nums = self._lead_frame(leads)
-        codes = [self.category_maps_[name].codes(cats[j]) for j, name in enumerate(FIT_CATEGORICAL)]
-        return np.column_stack([*codes, nums])
+        codes = [self.category_maps_[name].codes(cats[j]) for j, name in enumerate(self.categorical_names_)]
+        return np.column_stack([*codes, nums]) if codes else nums
 
     def _event_lead_rows(self, tables: Tables, identity: IdentityMap) -> dict[str, np.ndarray]:
         """Events joined to the leads they may belong to, sorted by lead."""
@@ -524,13 +575,28 @@ class FeaturePipeline:
     def transform_one(self, lead: Mapping[str, Any], events: Sequence[Mapping[str, Any]], as_of: object) -> np.ndarray:
         """Feature vector of one lead from a plain dict and its events. No DataFrame."""
         self._check_fitted()
-        t_as_of = to_epoch_seconds(as_of)
-        cats, nums = lead_attributes(lead)
+        s = self.schema_
         maps = self.category_maps_
-        vec = [maps[name].code(cats[j]) for j, name in enumerate(FIT_CATEGORICAL)]
+        names = self.categorical_names_
+        vec: list[float] = []
+        if self._uses_standard:
+            cats, nums = lead_attributes(lead)
+            vec = [maps[names[k]].code(cats[j]) for k, j in enumerate(self._std_cat)]
+        for name in s.categorical:
+            vec.append(maps[name].code(clean_category(lead.get(name))))
+        if self._uses_standard:
+            vec += [nums[j] for j in self._std_num]
+        for name in self._extra_num:
+            vec.append(clean_number(lead.get(name)))
+        if not (s.lead_age or s.events):
+            return np.array(vec, dtype="float64")
+        t_as_of = to_epoch_seconds(as_of)
         created = lead.get("created_at")
         lead_age = (t_as_of - to_epoch_seconds(created)) / DAY_S if created is not None else math.nan
-        vec += [nums[0], nums[1], lead_age]
+        if s.lead_age:
+            vec.append(lead_age)
+        if not s.events:
+            return np.array(vec, dtype="float64")
         data = self._encode_online(events, t_as_of, normalise_one(lead.get("lead_id")))
         eng = run_kernel(data, 1, self.windows_, self.half_lives_, np.array([lead_age]))[0]
         return np.concatenate([np.array(vec, dtype="float64"), eng])
@@ -593,7 +659,7 @@ class FeaturePipeline:
         """The matrix as a DataFrame with pandas categoricals (for baselines and reports)."""
         self._check_fitted()
         df = pd.DataFrame(X, columns=self.feature_names_)
-        for name in FIT_CATEGORICAL:
+        for name in self.categorical_names_:
             cats = self.category_maps_[name].categories
             codes = df[name].to_numpy()
             df[name] = pd.Categorical.from_codes(np.where(np.isnan(codes), -1, codes).astype(int), categories=cats)
@@ -610,7 +676,9 @@ class FeaturePipeline:
                 "max_categories": self.max_categories,
                 "max_people_per_identifier": self.max_people_per_identifier,
             },
+            "schema": self.schema_.to_dict(),
             "categories": {name: m.values for name, m in self.category_maps_.items()},
+            "examples": self.examples_,
             "feature_names": self.feature_names_,
         }
 
@@ -623,11 +691,13 @@ class FeaturePipeline:
             min_category_count=params["min_category_count"],
             max_categories=params["max_categories"],
             max_people_per_identifier=params["max_people_per_identifier"],
+            schema=AttributeSchema.from_dict(data.get("schema")),
         )
-        missing = [n for n in FIT_CATEGORICAL if n not in data["categories"]]
+        pipe._set_layout()
+        missing = [n for n in pipe.categorical_names_ if n not in data["categories"]]
         if missing:
             raise ValueError(f"feature pipeline state lacks category maps for {missing}")
-        pipe._set_fitted(data["categories"])
+        pipe._set_fitted(data["categories"], data.get("examples"))
         if list(data.get("feature_names", pipe.feature_names_)) != pipe.feature_names_:
             raise ValueError("feature pipeline state does not match this version's feature definitions")
         return pipe

@@ -136,8 +136,8 @@ def _install_sigterm() -> None:
 
 
 @main.command()
-@click.option("--data", "data_dir", default="data/synthetic", show_default=True, type=click.Path(path_type=Path), help="Data directory (data contract tables).")
-@click.option("--config", "config_file", default=None, type=OptionalPath(), help="YAML training config (see training/config.py).")
+@click.option("--data", "data_dir", default=None, type=OptionalPath(), help="Data directory: data contract tables (default data/synthetic), or where a config's data section finds its files.")
+@click.option("--config", "config_file", default=None, type=OptionalPath(), help="YAML training config (see training/config.py); a data section brings your own data.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set lightgbm.learning_rate=0.1")
 @clean_errors
 def train(data_dir: Path, config_file: Path | None, overrides: tuple[str, ...]) -> None:
@@ -157,6 +157,8 @@ def train(data_dir: Path, config_file: Path | None, overrides: tuple[str, ...]) 
         config = load_config(config_file, parsed)
     except ConfigError as e:
         raise UsageFailure(str(e)) from None
+    if data_dir is None and config.data is None:
+        data_dir = Path("data/synthetic")
     _install_sigterm()
     summary = run(data_dir, config, progress=step, on_features=_lead_progress("features"))
     click.echo(json.dumps(summary, indent=2, default=str))
@@ -239,21 +241,21 @@ def predict(model_uri: str, example: bool, input_file: Path | None, reasons: boo
     """Score leads given as JSON with a registered model, in process."""
     from pydantic import TypeAdapter, ValidationError
 
-    from serving.schemas import Lead, example_request
+    from serving.schemas import example_request_for
     from serving.scorer import Scorer
     from training import tracking
     from training.registry import load_bundle
 
     if example == (input_file is not None):
         raise UsageFailure("give exactly one of --example or --input FILE")
-    raw = example_request() if example else json.loads(Path(input_file).read_text(encoding="utf-8"))  # type: ignore[arg-type]
-    many = isinstance(raw, list)
-    try:
-        leads = TypeAdapter(list[Lead]).validate_python(raw if many else [raw])
-    except ValidationError as e:
-        raise UsageFailure(str(e)) from None
     tracking.configure("lead-scoring")
     scorer = Scorer(load_bundle(model_uri))
+    raw = example_request_for(scorer.bundle.pipeline) if example else json.loads(Path(input_file).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    many = isinstance(raw, list)
+    try:
+        leads = TypeAdapter(list[scorer.request_model]).validate_python(raw if many else [raw])  # type: ignore[name-defined]
+    except ValidationError as e:
+        raise UsageFailure(str(e)) from None
     out = scorer.score_many(leads, reasons=reasons)
     click.echo(json.dumps(out if many else out[0], indent=2))
 

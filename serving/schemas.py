@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model, field_validator
+
+if TYPE_CHECKING:
+    from features.pipeline import FeaturePipeline
 
 MAX_EVENTS_PER_LEAD = 10_000
 MAX_TEXT = 1_000
@@ -104,6 +109,90 @@ class ScoreResponse(BaseModel):
     action: Literal["route_to_sales", "nurture", "disqualify"] = Field(examples=["route_to_sales"])
 
 
+TARGET_DESCRIPTIONS = {
+    "qualification": "Will the lead become sales-qualified within the horizon?",
+    "acquisition": "Will the lead become a paying customer within the horizon?",
+}
+# Contract fields feeding each contract fit feature (a bring-your-own model asks only for these).
+STANDARD_SOURCES = {
+    "seniority": ("job_title",),
+    "department": ("job_title",),
+    "email_domain_type": ("email",),
+    "company_size_band": ("company_size",),
+    "industry": ("industry",),
+    "country": ("country",),
+    "region": ("country",),
+    "source_channel": ("source_channel",),
+    "company_size": ("company_size",),
+    "email_matches_company": ("email", "company_domain"),
+}
+
+
+class _ByoLeadBase(BaseModel):
+    """A lead of a bring-your-own-data model: the attributes its config declares."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    lead_id: str = Field("", max_length=200, description="Your id of the lead (echoed in the answer).", examples=["L-000123"])
+
+
+def request_models(pipeline: FeaturePipeline) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request and response models of a bundle's API (``Lead``, ``ScoreResponse`` for contract data).
+
+    A bring-your-own-data model accepts the attributes its config declares (under the
+    user's column names, or their field names) and answers only for its targets.
+    """
+    schema = pipeline.schema_
+    if schema.is_contract and tuple(schema.targets) == ("qualification", "acquisition"):
+        return Lead, ScoreResponse
+    return _byo_models(json.dumps(schema.to_dict(), sort_keys=True))
+
+
+@lru_cache(maxsize=16)
+def _byo_models(schema_json: str) -> tuple[type[BaseModel], type[BaseModel]]:
+    from features.source import AttributeSchema
+
+    schema = AttributeSchema.from_dict(json.loads(schema_json))
+    fields: dict[str, Any] = {}
+    std = set(schema.standard or STANDARD_SOURCES)
+    wanted = {c for f in std for c in STANDARD_SOURCES.get(f, ())}
+    for name, info in Lead.model_fields.items():
+        if name in wanted:
+            fields[name] = (info.annotation, info)
+    if schema.lead_age:
+        fields["created_at"] = (datetime, Lead.model_fields["created_at"])
+    if schema.events:
+        fields["events"] = (list[Event], Lead.model_fields["events"])
+    if schema.lead_age or schema.events:
+        fields["as_of"] = (datetime | None, Lead.model_fields["as_of"])
+
+    def alias(name: str) -> dict[str, Any]:
+        original = schema.aliases.get(name)
+        if original is None:
+            return {}
+        return {"validation_alias": AliasChoices(original, name), "serialization_alias": original}
+
+    for name in schema.categorical:
+        fields[name] = (str | None, Field(None, max_length=MAX_TEXT, description="Category (text).", **alias(name)))
+    for name in schema.numeric:
+        fields[name] = (float | None, Field(None, allow_inf_nan=False, description="Number.", **alias(name)))
+    for name in schema.behaviour:
+        fields[name] = (float | None, Field(None, ge=0, allow_inf_nan=False, description="Activity count (≥ 0).", **alias(name)))
+    validators = {}
+    times = [n for n in ("created_at", "as_of") if n in fields]
+    if times:
+        validators["_parse_times"] = field_validator(*times, mode="before")(_iso_time)
+    lead = create_model("Lead", __base__=_ByoLeadBase, __validators__=validators, **fields)  # type: ignore[call-overload]
+    primary = "qualification" if "qualification" in schema.targets else schema.targets[0]
+    base = ScoreResponse.model_fields
+    response_fields: dict[str, Any] = {"lead_id": (str, ...), "model": (ModelRef, ...)}
+    response_fields |= {t: (TargetScore, Field(description=TARGET_DESCRIPTIONS[t])) for t in schema.targets}
+    response_fields["score"] = (float, Field(ge=0, le=100, description=f"Percentile of the {primary} probability among recent leads."))
+    response_fields |= {k: (base[k].annotation, base[k]) for k in ("grade", "action")}
+    response = create_model("ScoreResponse", **response_fields)
+    return lead, response
+
+
 class FeatureDescription(BaseModel):
     name: str = Field(examples=["n_demo_request_30d"])
     family: Literal["fit", "engagement"] = Field(description="fit: who the lead is; engagement: what they did.")
@@ -121,6 +210,29 @@ class ModelInfo(BaseModel):
     trained_at: str | None = Field(None, description="When the model was trained (UTC).")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Test-period metrics per target, from training.")
     features: list[FeatureDescription]
+
+
+def example_request_for(pipeline: FeaturePipeline) -> dict[str, Any]:
+    """A made-up request for a bundle's API: the contract example, or typical values.
+
+    For a bring-your-own-data model: the most common category and the median number of the
+    training data for each declared attribute (never a real lead's row).
+    """
+    lead_model, _ = request_models(pipeline)
+    if lead_model is Lead:
+        return example_request()
+    base = example_request()
+    out: dict[str, Any] = {"lead_id": "example-lead-1"}
+    schema = pipeline.schema_
+    for name in lead_model.model_fields:
+        if name in base and name != "lead_id":
+            out[name] = base[name]
+    for name in schema.categorical:
+        values = pipeline.category_maps_[name].values
+        out[schema.aliases.get(name, name)] = values[0] if values else None
+    for name in (*schema.numeric, *schema.behaviour):
+        out[schema.aliases.get(name, name)] = pipeline.examples_.get(name)
+    return out
 
 
 def example_request() -> dict[str, Any]:

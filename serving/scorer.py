@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from serving.schemas import Lead, example_request
+from pydantic import BaseModel
+
+from serving.schemas import example_request_for, request_models
 from training.bundle import ModelBundle
 
 
@@ -18,19 +20,25 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
+        # The request/response models of this bundle: the contract's, or those its config declares.
+        self.request_model, self.response_model = request_models(bundle.pipeline)
+
+    def example(self) -> BaseModel:
+        return self.request_model.model_validate(example_request_for(self.bundle.pipeline))
 
     def warm_up(self) -> None:
         """Build the explainer and run one request, so the first real one is not slow."""
         self.bundle.explainer()
-        self.score(Lead.model_validate(example_request()))
+        self.score(self.example())
 
-    def score(self, lead: Lead, reasons: bool = True) -> dict[str, Any]:
+    def score(self, lead: BaseModel, reasons: bool = True) -> dict[str, Any]:
         # pydantic keeps field values in __dict__: plain dicts, no copy per request.
-        as_of = lead.as_of if lead.as_of is not None else datetime.now(UTC)
-        events = [e.__dict__ for e in lead.events]
-        out = self.bundle.score_one(lead.__dict__, events, as_of, reasons=reasons)
-        out["lead_id"] = lead.lead_id
+        values = lead.__dict__
+        as_of = values.get("as_of") or datetime.now(UTC)
+        events = [e.__dict__ for e in values.get("events", ())]
+        out = self.bundle.score_one(values, events, as_of, reasons=reasons)
+        out["lead_id"] = values["lead_id"]
         return out
 
-    def score_many(self, leads: list[Lead], reasons: bool = True) -> list[dict[str, Any]]:
+    def score_many(self, leads: list[BaseModel], reasons: bool = True) -> list[dict[str, Any]]:
         return [self.score(lead, reasons) for lead in leads]

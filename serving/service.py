@@ -16,19 +16,20 @@ payloads, the access log off (BentoML's metrics still count every request).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import bentoml
 from bentoml.validators import ContentType
-from pydantic import Field
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serving.schemas import Lead, ModelInfo, ScoreResponse
+from serving.schemas import Lead, ModelInfo, ScoreResponse, request_models
 
 MODEL_TAG = os.environ.get("LEADSCORE_BENTO_MODEL", "lead-scoring:latest")
 DEFAULT_MAX_BATCH = 1000
@@ -47,10 +48,27 @@ def bundle_dir(model_path: str | Path) -> Path:
     return found.parent
 
 
+def _api_models() -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request/response models of the model being served: the API must be declared at
+    import time, so read the bundle's schema from the BentoML model store. A model trained
+    on your own data (a config's data section) accepts the attributes its config declares
+    and answers for its targets only; without a model in the store, the contract's API."""
+    try:
+        path = bentoml.models.get(MODEL_TAG).path
+        doc = json.loads((bundle_dir(path) / "bundle.json").read_text(encoding="utf-8"))
+        from features.pipeline import FeaturePipeline
+
+        return request_models(FeaturePipeline.from_dict(doc["pipeline"]))
+    except Exception:  # no model or an unreadable one: __init__ reports it clearly
+        return Lead, ScoreResponse
+
+
 async def _model_endpoint(request: Request) -> Response:
     service = bentoml.get_current_service()
     return Response(service.info_json, media_type="application/json")
 
+
+LeadRequest, LeadResponse = _api_models()
 
 # BentoML APIs answer POST only; GET /model is a plain Starlette route mounted beside them.
 model_app = Starlette(routes=[Route("/model", _model_endpoint, methods=["GET"])])
@@ -87,14 +105,14 @@ class LeadScoring:
         return self.ready
 
     @bentoml.api(route="/score")
-    async def score(self, lead: Lead, /) -> ScoreResponse:
+    async def score(self, lead: LeadRequest, /) -> LeadResponse:  # type: ignore[valid-type]
         """Score one lead: probabilities, score, grade, action, sub-scores and reasons."""
-        return ScoreResponse.model_validate(self.scorer.score(lead))
+        return LeadResponse.model_validate(self.scorer.score(lead))
 
     @bentoml.api(route="/score_batch")
     async def score_batch(
-        self, leads: Annotated[list[Lead], Field(max_length=HARD_MAX_BATCH)], /
-    ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
+        self, leads: Annotated[list[LeadRequest], Field(max_length=HARD_MAX_BATCH)], /  # type: ignore[valid-type]
+    ) -> Annotated[list[LeadResponse], ContentType("application/json")]:  # type: ignore[valid-type]
         """Score many leads; the answers are in input order. At most ``LEADSCORE_MAX_BATCH`` leads."""
         if len(leads) > self.max_batch:
             return JSONResponse(  # type: ignore[return-value]
@@ -104,7 +122,7 @@ class LeadScoring:
                 },
                 status_code=413,
             )
-        return [ScoreResponse.model_validate(r) for r in self.scorer.score_many(leads)]
+        return [LeadResponse.model_validate(r) for r in self.scorer.score_many(leads)]
 
 
 

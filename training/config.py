@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import UserError
+from features.source import DataConfig
 
 TARGETS: tuple[Literal["qualification", "acquisition"], ...] = ("qualification", "acquisition")
 LABEL_OF = {"qualification": "y_qualified", "acquisition": "y_acquired"}
@@ -67,6 +68,9 @@ class SnapshotConfig(Strict):
 
 
 class SplitConfig(Strict):
+    by: Literal["time", "row_order"] = Field(
+        "time", description="Order snapshots by time (as_of) or by the leads file's row order (data without timestamps)."
+    )
     validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share of snapshots (by time) for early stopping and calibration.")
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="The most recent share of snapshots, for evaluation.")
 
@@ -74,6 +78,16 @@ class SplitConfig(Strict):
 class GateConfig(Strict):
     max_auc_drop: float = Field(0.005, ge=0, description="A challenger may be at most this much worse in AUC than the champion.")
     max_ece: float = Field(0.03, gt=0, description="A challenger's ECE must be at most this, for every target.")
+
+
+class LeakageConfig(Strict):
+    """The leakage guard over user-declared attribute columns (bring-your-own data)."""
+
+    enabled: bool = True
+    max_single_feature_auc: float = Field(
+        0.95, gt=0.5, le=1, description="A column that alone ranks the training labels better than this is excluded."
+    )
+    min_rows: int = Field(20, ge=1, description="A column with values in fewer training rows than this is not judged.")
 
 
 class GradeConfig(Strict):
@@ -93,9 +107,33 @@ class TrainConfig(Strict):
     split: SplitConfig = SplitConfig()
     gate: GateConfig = GateConfig()
     grades: GradeConfig = GradeConfig()
+    leakage: LeakageConfig = LeakageConfig()
+    data: DataConfig | None = Field(
+        None, description="Bring your own data: where the files are and what the columns mean (see features/source.py)."
+    )
     experiment: str = "lead-scoring"
     registered_model: str = "lead-scoring"
     max_train_rows: int | None = Field(None, ge=1000, description="Subsample training snapshots (for quick runs).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets_from_data(cls, values: Any) -> Any:
+        # With a data section, the targets default to those the data has.
+        if isinstance(values, dict) and isinstance(values.get("data"), dict) and "targets" not in values:
+            targets = values["data"].get("targets")
+            if isinstance(targets, dict) and targets:
+                values = {**values, "targets": [t for t in TARGETS if t in targets]}
+        return values
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> TrainConfig:
+        if self.data is not None:
+            absent = [t for t in self.targets if t not in self.data.targets]
+            if absent:
+                raise ValueError(f"targets {absent} are not in data.targets {sorted(self.data.targets)}")
+        if len(set(self.targets)) != len(self.targets) or not self.targets:
+            raise ValueError("targets must be one or both of qualification, acquisition, without repeats")
+        return self
 
     def flat_params(self) -> dict[str, Any]:
         """All parameters as flat ``section.key`` pairs, for MLflow."""
@@ -108,8 +146,11 @@ class TrainConfig(Strict):
             else:
                 out[prefix] = obj
 
-        walk("", self.model_dump(mode="json"))
-        return out
+        dumped = self.model_dump(mode="json")
+        # The data section's keys are prefixed "source." (training logs "data.*" as sizes).
+        dumped["source"] = dumped.pop("data")
+        walk("", dumped)
+        return {k: v for k, v in out.items() if k != "source"}
 
 
 class ConfigError(UserError):

@@ -15,6 +15,7 @@ from training.config import LABEL_OF, TrainConfig
 log = logging.getLogger(__name__)
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MODEL_CODE = Path(__file__).resolve().parent.parent / "serving" / "mlflow_model.py"
+MODEL_CODE_BYO = MODEL_CODE.with_name("mlflow_model_byo.py")
 
 
 def configure(experiment: str) -> str:
@@ -129,18 +130,23 @@ def log_plots(result: Any, config: TrainConfig) -> None:
             plt.close(fig)
 
 
-def log_bundle(bundle_dir: Path, registered_model: str) -> Any:
-    """Log the bundle as a pyfunc model from code, with signature and a synthetic example."""
+def log_bundle(bundle_dir: Path, registered_model: str, pipeline: Any = None) -> Any:
+    """Log the bundle as a pyfunc model from code, with signature and a synthetic example.
+
+    A data contract bundle is typed by the API's request model (``serving/mlflow_model.py``);
+    a bring-your-own-data bundle by its example (``serving/mlflow_model_byo.py``).
+    """
     import mlflow
 
-    from serving.schemas import example_request
+    from serving.schemas import Lead, example_request, example_request_for, request_models
 
     root = Path(__file__).resolve().parent.parent
+    contract = pipeline is None or request_models(pipeline)[0] is Lead
     return mlflow.pyfunc.log_model(
         name="model",
-        python_model=str(MODEL_CODE),
+        python_model=str(MODEL_CODE if contract else MODEL_CODE_BYO),
         artifacts={"bundle": str(bundle_dir)},
-        input_example=[example_request()],
+        input_example=[example_request()] if contract else [example_request_for(pipeline)],
         registered_model_name=registered_model,
         code_paths=[str(root / "features"), str(root / "training"), str(root / "serving")],
         pip_requirements=_requirements(),

@@ -8,6 +8,7 @@ alias (the aliases move only after everything else has succeeded).
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -25,10 +26,12 @@ from features.contract import Tables, UserError, load_tables
 from features.identity import resolve_identities
 from features.pipeline import FeaturePipeline
 from features.snapshots import build_snapshots, observed_until
+from features.source import Source, load_source
 from training.baselines import fit_baselines
 from training.bundle import ModelBundle, TargetModel
 from training.calibration import Calibrator
 from training.config import LABEL_OF, TrainConfig
+from training.leakage import leakage_guard
 from training.metrics import evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -56,18 +59,33 @@ class TrainResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def time_split(as_of: pd.Series, valid_fraction: float, test_fraction: float) -> Split:
-    """Train on the past, validate on the next period, test on the most recent one."""
-    t = as_of.to_numpy()
-    test_start = pd.Timestamp(np.quantile(t.astype("int64"), 1 - test_fraction).astype("datetime64[us]"))
-    valid_start = pd.Timestamp(
-        np.quantile(t.astype("int64"), 1 - test_fraction - valid_fraction).astype("datetime64[us]")
-    )
-    ts = pd.Series(t)
-    train = (ts < valid_start).to_numpy()
-    valid = ((ts >= valid_start) & (ts < test_start)).to_numpy()
-    test = (ts >= test_start).to_numpy()
-    return Split(train, valid, test, valid_start, test_start)
+def time_split(
+    as_of: pd.Series, valid_fraction: float, test_fraction: float, key: np.ndarray | None = None
+) -> Split:
+    """Train on the past, validate on the next period, test on the most recent one.
+
+    The order is ``as_of`` unless ``key`` (for example the leads file's row order) is given.
+    """
+    t = as_of.to_numpy().astype("datetime64[us]")
+    k = t.astype("int64") if key is None else np.asarray(key, dtype="int64")
+    if len(k) == 0:
+        raise UserError("no labelled snapshots to split")
+    test_key = np.quantile(k, 1 - test_fraction, method="lower")
+    valid_key = np.quantile(k, 1 - test_fraction - valid_fraction, method="lower")
+    train = k < valid_key
+    valid = (k >= valid_key) & (k < test_key)
+    test = k >= test_key
+    first = {name: pd.Timestamp(t[m].min()) if m.any() else pd.NaT for name, m in (("valid", valid), ("test", test))}
+    return Split(train, valid, test, first["valid"], first["test"])
+
+
+def order_key(snaps: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
+    """The split order of snapshots: None for time, else (lead row, offset) for row order."""
+    if config.split.by == "time":
+        return None
+    offsets = snaps["offset_days"].to_numpy()
+    levels = np.unique(offsets)
+    return snaps["lead"].to_numpy().astype("int64") * len(levels) + np.searchsorted(levels, offsets)
 
 
 def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
@@ -78,11 +96,15 @@ def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
     snapshots whose label is known.
     """
     out: dict[str, Split] = {}
+    key = order_key(snaps, config)
     for name in config.targets:
         known = snaps[LABEL_OF[name]].notna().to_numpy()
         if known.sum() == 0:
             raise UserError(f"target {name}: no snapshot has a known label (every outcome window is censored)")
-        sp = time_split(snaps.loc[known, "as_of"], config.split.validation_fraction, config.split.test_fraction)
+        sp = time_split(
+            snaps.loc[known, "as_of"], config.split.validation_fraction, config.split.test_fraction,
+            None if key is None else key[known],
+        )
         full = {}
         for part in ("train", "valid", "test"):
             m = np.zeros(len(snaps), dtype=bool)
@@ -90,6 +112,49 @@ def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
             full[part] = m
         out[name] = Split(full["train"], full["valid"], full["test"], sp.valid_start, sp.test_start)
     return out
+
+
+@dataclass
+class TrainingData:
+    """What a training run reads: contract tables, and for bring-your-own data its source."""
+
+    tables: Tables
+    source: Source | None = None
+    oracle: pd.DataFrame | None = None
+
+
+def load_training_data(data_dir: str | Path | None, config: TrainConfig) -> TrainingData:
+    """The data contract's directory, or the files a ``data:`` config section describes."""
+    if config.data is not None:
+        source = load_source(config.data, data_dir)
+        return TrainingData(source.tables, source)
+    if data_dir is None:
+        raise UserError("no data: give --data DIR (data contract tables) or a config with a data section")
+    return TrainingData(load_tables(data_dir), None, load_oracle(Path(data_dir)))
+
+
+def make_snapshots(tables: Tables, config: TrainConfig, source: Source | None = None) -> pd.DataFrame:
+    """Point-in-time snapshots with a label column per target of the config.
+
+    Contract data: timestamp outcomes and horizons. Bring-your-own data: timestamp targets
+    the same way; a flag target labels the snapshot at creation only (a flag says whether
+    the lead ever got there, not when).
+    """
+    if source is None:
+        horizons = {
+            "qualified": config.snapshots.qualification_horizon_days,
+            "acquired": config.snapshots.acquisition_horizon_days,
+        }
+        return build_snapshots(tables, config.snapshots.offsets_days, horizons)
+    horizons = {LABEL_OF[t][2:]: h for t, h in source.horizons.items() if t in config.targets}
+    offsets = config.snapshots.offsets_days if horizons else (0.0,)
+    snaps = build_snapshots(tables, offsets, horizons)
+    at_creation = (snaps["offset_days"] == 0).to_numpy()
+    for target, flag in source.flags.items():
+        if target in config.targets:
+            y = flag[snaps["lead"].to_numpy()]
+            snaps[LABEL_OF[target]] = np.where(at_creation, y, np.nan)
+    return snaps
 
 
 def load_oracle(data_dir: Path) -> pd.DataFrame | None:
@@ -186,43 +251,56 @@ def train_bundle(
     oracle: pd.DataFrame | None = None,
     progress: Progress = lambda _: None,
     on_features: Callable[[int], None] | None = None,
+    source: Source | None = None,
 ) -> TrainResult:
     """Everything but MLflow: the model bundle and its evaluation on the test period."""
     t0 = time.perf_counter()
-    horizons = {
-        "qualified": config.snapshots.qualification_horizon_days,
-        "acquired": config.snapshots.acquisition_horizon_days,
-    }
     progress("building snapshots")
-    snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
+    snaps = make_snapshots(tables, config, source)
     if len(snaps) == 0:
         raise UserError("no snapshots: every lead is closed or created after the export time")
     splits = target_splits(snaps, config)
     progress(f"{len(snaps):,} snapshots of {snaps['lead'].nunique():,} leads")
     for name, sp in splits.items():
+        if config.split.by == "row_order":
+            rows = snaps["lead"].to_numpy() + 1
+            where = f"validation from row {rows[sp.valid].min():,}, test from row {rows[sp.test].min():,}"
+        else:
+            where = f"validation from {sp.valid_start:%Y-%m-%d}, test from {sp.test_start:%Y-%m-%d}"
         progress(
             f"  {name}: {sp.train.sum():,} train / {sp.valid.sum():,} validation / {sp.test.sum():,} test "
-            f"labelled snapshots (validation from {sp.valid_start:%Y-%m-%d}, test from {sp.test_start:%Y-%m-%d})"
+            f"labelled snapshots ({where})"
         )
     split = splits[config.targets[0]]
     fc = config.features
+    train_any = np.logical_or.reduce([sp.train for sp in splits.values()])
+    train_leads = np.unique(snaps.loc[train_any, "lead"].to_numpy())
+    schema = source.schema if source is not None else None
+    excluded: dict[str, str] = {}
+    if source is not None and schema is not None and config.leakage.enabled:
+        excluded = leakage_guard(tables.leads, snaps, splits, schema, config, keep=source.kept)
+        for col, why in excluded.items():
+            progress(f"LEAKAGE GUARD: excluding column {source.columns.get(col, col)!r} ({why}); keep it with data.keep")
+        schema = schema.without(set(excluded))
     pipeline = FeaturePipeline(
         windows=fc.windows_days,
         half_lives=fc.half_lives_days,
         min_category_count=fc.min_category_count,
         max_categories=fc.max_categories,
         max_people_per_identifier=fc.max_people_per_identifier,
+        schema=schema,
     )
-    first_valid = min(sp.valid_start for sp in splits.values())
-    train_leads = np.unique(snaps.loc[(snaps["as_of"] < first_valid).to_numpy(), "lead"].to_numpy())
     pipeline.fit(tables.leads.iloc[train_leads])
-    progress("resolving identities")
-    identity = resolve_identities(tables, fc.max_people_per_identifier)
-    id_report = identity.report(tables.events)
-    progress(
-        f"identity: {id_report['events_attributed_share']:.1%} of events attributed, "
-        f"{id_report['people']:,} people, {id_report['shared_identifiers']} shared identifiers"
-    )
+    identity = None
+    id_report: dict[str, Any] = {}
+    if pipeline.schema_.events:
+        progress("resolving identities")
+        identity = resolve_identities(tables, fc.max_people_per_identifier)
+        id_report = identity.report(tables.events)
+        progress(
+            f"identity: {id_report['events_attributed_share']:.1%} of events attributed, "
+            f"{id_report['people']:,} people, {id_report['shared_identifiers']} shared identifiers"
+        )
     progress(f"computing {len(pipeline.feature_names_)} features")
     t_feat = time.perf_counter()
     X = pipeline.transform(tables, snaps, identity=identity, progress=on_features)
@@ -249,6 +327,10 @@ def train_bundle(
         tr = split.train & ~np.isnan(y)
         sample = _subsample(np.flatnonzero(tr), 200_000, config.seed)
         baselines = fit_baselines(frame.iloc[sample].reset_index(drop=True), y[sample])
+        for b in [b for b, m in baselines.items() if getattr(m, "rules_used_", None) == []]:
+            del baselines[b]  # a scorecard with none of its columns in this data ranks nothing
+        if not baselines:
+            progress("  (no baseline applies)")
         test_frame = frame[te].reset_index(drop=True)
         scores = {"leadscore": p_test} | {b: m.predict_proba(test_frame) for b, m in baselines.items()}
         test_scores[name] = scores
@@ -271,12 +353,14 @@ def train_bundle(
             "test_start": split.test_start.isoformat(),
             "observed_until": observed_until(tables).isoformat(),
             "config": config.model_dump(mode="json"),
+            "leakage_excluded": excluded,
         },
     )
     info = {
         "seconds_total": time.perf_counter() - t0,
         "seconds_features": feature_seconds,
         "identity": id_report,
+        "leakage_excluded": excluded,
         "test_scores": test_scores,
     }
     return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, splits, info)
@@ -308,7 +392,7 @@ def evaluate_bundle(
 
 
 def run(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     config: TrainConfig,
     progress: Progress = lambda _: None,
     on_features: Callable[[int], None] | None = None,
@@ -318,14 +402,16 @@ def run(
 
     from training import registry, tracking
 
-    data_dir = Path(data_dir)
-    tables = load_tables(data_dir)
-    oracle = load_oracle(data_dir)
+    data = load_training_data(data_dir, config)
+    tables = data.tables
+    data_dir = Path(data_dir) if data_dir is not None else Path(".")
     tracking.configure(config.experiment)
     with mlflow.start_run(run_name=f"train-{datetime.now(UTC):%Y%m%d-%H%M%S}") as active:
         mlflow.set_tags({"leadscore.role": "model", "leadscore.data_dir": str(data_dir)})
         mlflow.log_params(config.flat_params())
-        result = train_bundle(tables, config, oracle, progress, on_features)
+        result = train_bundle(tables, config, data.oracle, progress, on_features, source=data.source)
+        if result.info["leakage_excluded"]:
+            mlflow.set_tag("leadscore.leakage_excluded", json.dumps(result.info["leakage_excluded"]))
         progress("logging to MLflow")
         tracking.log_training(result, tables, data_dir, config)
         expected = registry.next_version(config.registered_model)
@@ -333,7 +419,7 @@ def run(
         result.bundle.metadata.update(version=expected, run_id=active.info.run_id)
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = result.bundle.save(Path(tmp) / "bundle")
-            model_info = tracking.log_bundle(bundle_dir, config.registered_model)
+            model_info = tracking.log_bundle(bundle_dir, config.registered_model, result.bundle.pipeline)
         version = str(model_info.registered_model_version)
         if version != expected:
             raise RuntimeError(f"registry gave version {version}, expected {expected}: concurrent registration?")
