@@ -267,10 +267,18 @@ def _read(src: FileSource, base: Path | None, table: str) -> pd.DataFrame:
         raise ContractError(table, None, f"cannot read {path}: {e}") from None
 
 
-def load_source(config: DataConfig, base: str | Path | None = None) -> Source:
-    """Read and validate the user's files as the config describes them."""
+def load_source(config: DataConfig, base: str | Path | None = None, for_scoring: bool = False) -> Source:
+    """Read and validate the user's files as the config describes them.
+
+    ``for_scoring``: the files of leads to score, which need no target columns (and may
+    lack the dropped ones).
+    """
     base_dir = Path(base) if base is not None else None
-    raw = _read(config.leads, base_dir, "leads")
+    leads_source = config.leads
+    if base_dir is not None and base_dir.is_file():  # a leads file given directly (e.g. new leads to score)
+        leads_source = config.leads.model_copy(update={"path": str(base_dir.resolve())})
+        base_dir = base_dir.parent
+    raw = _read(leads_source, base_dir, "leads")
     if len(raw) == 0:
         raise ContractError("leads", None, "table is empty (no data rows)")
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -279,15 +287,15 @@ def load_source(config: DataConfig, base: str | Path | None = None) -> Source:
         "created_at_column": [config.created_at_column] if config.created_at_column else [],
         "rename": list(config.rename),
         "attributes": config.attributes.all(),
-        "drop": list(config.drop),
-        "keep": list(config.keep),
-        "targets": [c for s in config.targets.values() for c in (s.flag, s.timestamp) if c],
+        "drop": [] if for_scoring else list(config.drop),
+        "keep": [] if for_scoring else list(config.keep),
+        "targets": [] if for_scoring else [c for s in config.targets.values() for c in (s.flag, s.timestamp) if c],
     }
     for key, cols in referenced.items():
         missing = [c for c in cols if c not in raw.columns]
         if missing:
             raise ContractError("leads", missing[0], f"named in data.{key} but not in the leads file; its columns are {list(raw.columns)}")
-    raw = raw.drop(columns=list(config.drop))
+    raw = raw.drop(columns=[c for c in config.drop if c in raw.columns])
     n = len(raw)
 
     leads = pd.DataFrame(index=range(n))
@@ -336,6 +344,8 @@ def load_source(config: DataConfig, base: str | Path | None = None) -> Source:
     horizons: dict[str, float] = {}
     outcomes = pd.DataFrame({"lead_id": leads["lead_id"]})
     for target, spec in config.targets.items():
+        if for_scoring:
+            continue
         if spec.flag is not None:
             text = raw[spec.flag].astype(object)
             known = text.notna().to_numpy()

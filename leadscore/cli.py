@@ -310,7 +310,7 @@ def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str)
 
 @main.command()
 @click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="Any MLflow model URI of a leadscore bundle.")
-@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory (leads, and events/identities if you have them).")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory (leads, and events/identities if you have them); for a model trained on your own data, where its config's files are.")
 @click.option("--out", "out_file", required=True, type=click.Path(path_type=Path), help="Output file, .parquet or .csv (written atomically).")
 @click.option("--reasons/--no-reasons", default=False, show_default=True, help="Add sub-scores and reasons (JSON) per target.")
 @clean_errors
@@ -322,9 +322,15 @@ def score(model_uri: str, data_dir: Path, out_file: Path, reasons: bool) -> None
     from training.registry import load_bundle
 
     tracking.configure("lead-scoring")
-    tables = load_tables(data_dir)
     step(f"loading {model_uri}")
     bundle = load_bundle(model_uri)
+    data_config = (bundle.metadata.get("config") or {}).get("data")
+    if data_config:  # trained on your own data: read the files the way its config does
+        from features.source import DataConfig, load_source
+
+        tables = load_source(DataConfig.model_validate(data_config), data_dir, for_scoring=True).tables
+    else:
+        tables = load_tables(data_dir)
     step(f"scoring {len(tables.leads):,} leads{' with reasons' if reasons else ''}")
     summary = score_directory(bundle, tables, out_file, reasons=reasons, progress=_lead_progress("scored"))
     step(f"wrote {summary['leads']:,} rows to {out_file} ({summary['leads_per_s']:,.0f} leads/s)")

@@ -1,0 +1,326 @@
+"""Bring your own data: a config maps a CRM export (made here) onto the data contract.
+
+Covers leads-only data, flag and timestamp targets, one target only, the row-order split,
+pre-aggregated behaviour columns, categories never seen in training, the leakage guard,
+bad configs, and that such a model trains in MLflow and is served (a real ``bentoml
+serve``), scored in batch and loaded as a pyfunc with the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_helpers import exe, free_port, stop, wait_ready
+
+from features.contract import ContractError
+from training.config import ConfigError, load_config
+
+N = 4000
+
+
+def crm_export(n: int = N, seed: int = 0) -> pd.DataFrame:
+    """A leads-only CRM export with its own column names and a planted signal."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(["smb", "mid market", "enterprise"], n, p=[0.6, 0.3, 0.1])
+    visits = rng.poisson(2.0, n).astype(float)
+    fit = rng.normal(0, 1, n)
+    z = -2.2 + 0.9 * (segment == "enterprise") + 0.35 * visits + 0.8 * fit
+    won = rng.random(n) < 1 / (1 + np.exp(-z))
+    titles = rng.choice(["VP Sales", "Student", "Marketing Manager", "CEO", "Intern"], n)
+    df = pd.DataFrame(
+        {
+            "Lead Number": [f"crm-{i:05d}" for i in range(n)],
+            "Title": titles,
+            "Segment": segment,
+            "fit.index": np.round(fit, 3),
+            "Site visits (30d)": visits,
+            "Won?": np.where(won, "Y", "N"),
+            # Known only after the deal: filled in for winners only.
+            "Contract no": np.where(won, [f"K{i}" for i in range(n)], ""),
+            # A post-outcome number: alone it gives the answer away.
+            "Days to close": np.where(won, rng.integers(5, 60, n), 0).astype(float) + rng.random(n) * 0.1,
+        }
+    )
+    return df
+
+
+def byo_config(path: Path, **extra: Any) -> dict[str, Any]:
+    data = {
+        "leads": {"path": str(path), "separator": ";"},
+        "id_column": "Lead Number",
+        "attributes": {
+            "categorical": ["Segment", "Contract no"],
+            "numeric": ["fit.index", "Days to close"],
+            "title": "Title",
+            "behaviour": ["Site visits (30d)"],
+        },
+        "targets": {"acquisition": {"flag": "Won?", "positive": "y"}},
+    }
+    data.update(extra)
+    return {"data": data, "split": {"by": "row_order", "test_fraction": 0.2}, "lightgbm": {"max_rounds": 200, "min_data_in_leaf": 50}}
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("crm")
+    crm_export().to_csv(d / "crm.csv", sep=";", index=False)
+    return d / "crm.csv"
+
+
+def config_from(d: dict[str, Any], tmp_path: Path) -> Any:
+    import yaml
+
+    p = tmp_path / "config.yaml"
+    p.write_text(yaml.safe_dump(d), encoding="utf-8")
+    return load_config(p)
+
+
+def test_leads_only_flag_target_row_order(export: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from training.train import load_training_data, train_bundle
+
+    config = config_from(byo_config(export), tmp_path)
+    assert config.targets == ("acquisition",)  # the targets the data has
+    data = load_training_data(None, config)
+    assert len(data.tables.events) == 0 and data.source is not None
+    assert data.tables.leads["lead_id"].iloc[0] == "crm-00000"
+    with caplog.at_level(logging.WARNING):
+        result = train_bundle(data.tables, config, source=data.source)
+    # The leakage guard names both leaky columns and leaves them out.
+    excluded = result.info["leakage_excluded"]
+    assert set(excluded) == {"Contract_no", "Days_to_close"}
+    assert "only for positives" in excluded["Contract_no"] and "AUC" in excluded["Days_to_close"]
+    assert "Contract_no" in caplog.text and "LEAKAGE GUARD" in caplog.text
+    names = result.bundle.pipeline.feature_names_
+    assert "Contract_no" not in names and "Days_to_close" not in names
+    # Declared roles → features: title → seniority/department, behaviour → engagement.
+    assert {"seniority", "department", "Segment", "fit_index", "Site_visits_30d"} <= set(names)
+    assert not any(n.startswith("n_page_view") for n in names) and "lead_age_days" not in names
+    info = {f.name: f for f in result.bundle.pipeline.features_}
+    assert info["Site_visits_30d"].family == "engagement" and info["Site_visits_30d"].direction == 1
+    assert info["fit_index"].label == "fit.index"
+    # Row order: the test period is the last 20% of rows.
+    sp = result.splits["acquisition"]
+    lead = result.snapshots["lead"].to_numpy()
+    assert lead[sp.test].min() > lead[sp.valid].max() > lead[sp.train].max()
+    assert abs(sp.test.sum() - 0.2 * N) <= 1
+    assert list(result.bundle.targets) == ["acquisition"]
+    m = result.metrics["acquisition"]
+    assert m["roc_auc"] > 0.7, m  # the planted signal is found
+    assert m["roc_auc"] > max(b["roc_auc"] for b in result.baseline_metrics["acquisition"].values()) - 0.03
+    assert "scorecard" in result.baseline_metrics["acquisition"]  # it scores seniority (from the title)
+
+
+def test_keep_overrides_the_leakage_guard(export: Path, tmp_path: Path) -> None:
+    from training.train import load_training_data, train_bundle
+
+    config = config_from(byo_config(export, keep=["Days to close"]), tmp_path)
+    data = load_training_data(None, config)
+    result = train_bundle(data.tables, config, source=data.source)
+    assert "Days_to_close" in result.bundle.pipeline.feature_names_
+    assert set(result.info["leakage_excluded"]) == {"Contract_no"}
+
+
+def test_timestamp_and_flag_targets_with_unseen_categories(tmp_path: Path) -> None:
+    """Both targets, one as a timestamp with a horizon, one as a flag; scoring meets new categories."""
+    from features.source import load_source
+    from training.train import load_training_data, train_bundle
+
+    df = crm_export(3000, seed=1).drop(columns=["Contract no", "Days to close"])
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(df)) * 2, unit="h")
+    df["Created"] = created.strftime("%Y-%m-%dT%H:%M:%S")
+    won = df["Won?"] == "Y"
+    df["SQL date"] = np.where(won | (np.arange(len(df)) % 7 == 0), (created + pd.Timedelta(days=3)).strftime("%Y-%m-%d"), "")
+    df.to_csv(tmp_path / "crm.csv", sep=";", index=False)
+    d = byo_config(tmp_path / "crm.csv", created_at_column="Created")
+    d["data"]["attributes"] = {"categorical": ["Segment"], "numeric": ["fit.index"], "behaviour": ["Site visits (30d)"]}
+    d["data"]["targets"] = {
+        "qualification": {"timestamp": "SQL date", "horizon_days": 14},
+        "acquisition": {"flag": "Won?", "positive": "Y"},
+    }
+    d["split"] = {"by": "time"}
+    config = config_from(d, tmp_path)
+    assert config.targets == ("qualification", "acquisition")
+    data = load_training_data(None, config)
+    result = train_bundle(data.tables, config, source=data.source)
+    snaps = result.snapshots
+    assert snaps["y_acquired"][snaps["offset_days"] > 0].isna().all()  # a flag labels creation only
+    assert snaps["y_qualified"].notna().sum() > snaps["y_acquired"].notna().sum()
+    assert "lead_age_days" in result.bundle.pipeline.feature_names_
+    assert result.metrics["acquisition"]["roc_auc"] > 0.65
+    assert "scorecard" not in result.baseline_metrics["acquisition"]  # none of its columns exist here
+    # Scoring: a segment never seen in training maps to "other", online and in batch.
+    bundle = result.bundle
+    new = df.head(3).copy()
+    new["Segment"] = ["public sector", "smb", None]
+    new.drop(columns=["Won?", "SQL date"]).to_csv(tmp_path / "new.csv", sep=";", index=False)
+    tables = load_source(config.data, tmp_path / "new.csv", for_scoring=True).tables
+    snaps_new = pd.DataFrame({"lead": np.arange(3), "as_of": tables.leads["created_at"].to_numpy()})
+    X = bundle.pipeline.transform(tables, snaps_new)
+    j = bundle.pipeline.feature_names_.index("Segment")
+    assert bundle.pipeline.category_maps_["Segment"].categories[int(X[0, j])] == "other"
+    assert np.isnan(X[2, j])
+    from serving.scorer import Scorer
+
+    scorer = Scorer(bundle)
+    for i in range(3):
+        row = tables.leads.iloc[i]
+        req = {
+            "lead_id": row["lead_id"], "created_at": row["created_at"].isoformat(), "job_title": row["job_title"],
+            "Segment": row["Segment"], "fit.index": float(row["fit_index"]), "Site visits (30d)": float(row["Site_visits_30d"]),
+            "as_of": row["created_at"].isoformat(),
+        }
+        lead = scorer.request_model.model_validate(req)
+        np.testing.assert_allclose(bundle.pipeline.transform_one(lead.__dict__, [], lead.__dict__["as_of"]), X[i], rtol=0, atol=1e-9)
+        out = scorer.score(lead)
+        assert set(out) >= {"qualification", "acquisition", "score", "grade"}
+
+
+def test_bad_data_is_refused_naming_the_column(export: Path, tmp_path: Path) -> None:
+    from features.source import DataConfig, load_source
+
+    df = crm_export(200)
+    df.loc[5, "Site visits (30d)"] = -2
+    df.to_csv(tmp_path / "neg.csv", sep=";", index=False)
+    cfg = DataConfig.model_validate(byo_config(tmp_path / "neg.csv")["data"])
+    with pytest.raises(ContractError, match=r"leads\.Site visits \(30d\): a behaviour count cannot be negative .*row 6"):
+        load_source(cfg)
+    df = crm_export(200)
+    df["fit.index"] = df["fit.index"].astype(object)
+    df.loc[3, "fit.index"] = "high"
+    df.to_csv(tmp_path / "text.csv", sep=";", index=False)
+    cfg = DataConfig.model_validate(byo_config(tmp_path / "text.csv")["data"])
+    with pytest.raises(ContractError, match=r"leads\.fit\.index: wrong type: expected a number .*'high'"):
+        load_source(cfg)
+    cfg = DataConfig.model_validate(byo_config(export, targets={"acquisition": {"flag": "Won?", "positive": "won"}})["data"])
+    with pytest.raises(ContractError, match=r"no row has the positive value \['won'\].*values seen: \['n', 'y'\]"):
+        load_source(cfg)
+    cfg = DataConfig.model_validate(byo_config(export, drop=["Duration"])["data"])
+    with pytest.raises(ContractError, match=r"leads\.Duration: named in data\.drop but not in the leads file"):
+        load_source(cfg)
+    cfg = DataConfig.model_validate(byo_config(tmp_path / "missing.csv")["data"])
+    with pytest.raises(ContractError, match="file not found"):
+        load_source(cfg)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["data"].update(colour="red"), r"data\.colour: Extra inputs are not permitted"),
+        (lambda d: d["data"]["targets"].update(acquisition={"flag": "Won?", "timestamp": "x"}), r"data\.targets\.acquisition.*exactly one of 'flag'"),
+        (lambda d: d["data"]["targets"].update(acquisition={"flag": "Won?", "horizon_days": 9}), r"'horizon_days' applies to a 'timestamp' target"),
+        (lambda d: d["data"].update(targets={}), r"data\.targets.*at least one target"),
+        (lambda d: d["data"]["attributes"].update(numeric=["Segment"]), r"column 'Segment' is in both attributes\.categorical and attributes\.numeric"),
+        (lambda d: d["data"].update(rename={"Title": "title"}), r"data\.rename.*data contract lead columns"),
+        (lambda d: d.update(targets=["qualification"]), r"targets \['qualification'\] are not in data\.targets"),
+        (lambda d: d["split"].update(by="random"), r"split\.by: Input should be 'time' or 'row_order'"),
+        (lambda d: d["data"].update(events={"path": "events.csv"}), r"an events table needs created_at_column"),
+        (lambda d: d["data"]["leads"].update(separator=";;"), r"data\.leads\.separator"),
+    ],
+)
+def test_bad_config_is_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:
+    d = byo_config(export)
+    change(d)
+    with pytest.raises(ConfigError, match=message):
+        config_from(d, tmp_path)
+
+
+def test_byo_pipeline_state_round_trips(export: Path, tmp_path: Path) -> None:
+    from features.pipeline import FeaturePipeline
+    from training.train import load_training_data
+
+    config = config_from(byo_config(export), tmp_path)
+    data = load_training_data(None, config)
+    assert data.source is not None
+    pipe = FeaturePipeline(schema=data.source.schema).fit(data.tables.leads)
+    again = FeaturePipeline.from_dict(json.loads(json.dumps(pipe.to_dict())))
+    assert again.feature_names_ == pipe.feature_names_ and again.schema_ == pipe.schema_
+    snaps = pd.DataFrame({"lead": np.arange(50), "as_of": data.tables.leads["created_at"].to_numpy()[:50]})
+    np.testing.assert_array_equal(again.transform(data.tables, snaps), pipe.transform(data.tables, snaps))
+
+
+def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -> None:
+    """``leadscore train --config`` → registry; ``leadscore serve`` (a real bentoml serve),
+    ``leadscore score`` and ``mlflow.pyfunc`` give the same probability; the API takes the
+    declared attributes and answers for the trained target only."""
+    import httpx
+    import yaml
+
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    d = byo_config(Path(export.name), registered_model="crm-model", experiment="crm")
+    d["registered_model"], d["experiment"] = d["data"].pop("registered_model"), d["data"].pop("experiment")
+    (tmp_path / "crm.yaml").write_text(yaml.safe_dump(d), encoding="utf-8")
+    r = subprocess.run(
+        [exe("leadscore"), "train", "--config", str(tmp_path / "crm.yaml"), "--data", str(export.parent)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "LEAKAGE GUARD: excluding column 'Contract no'" in r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["version"] == "1" and list(summary["metrics"]) == ["acquisition"]
+
+    rows = crm_export().head(5)
+    requests = [
+        {"lead_id": row["Lead Number"], "Title": row["Title"], "job_title": row["Title"], "Segment": row["Segment"],
+         "fit.index": float(row["fit.index"]), "Site visits (30d)": float(row["Site visits (30d)"])}
+        for _, row in rows.iterrows()
+    ]
+    r = subprocess.run(
+        [exe("leadscore"), "score", "--model", "models:/crm-model/1", "--data", str(export), "--out", str(tmp_path / "s.csv")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    batch = pd.read_csv(tmp_path / "s.csv").set_index("lead_id")
+    assert "qualification_probability" not in batch.columns
+
+    code = (
+        "import json, sys, mlflow\n"
+        "m = mlflow.pyfunc.load_model('models:/crm-model/1')\n"
+        "print(json.dumps(m.predict(json.loads(sys.argv[1]))))\n"
+    )
+    r = subprocess.run([sys_python(), "-c", code, json.dumps(requests)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pyfunc = json.loads(r.stdout.strip().splitlines()[-1])
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe("leadscore"), "serve", "--model", "models:/crm-model/1", "--bento-name", "crm-model", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        base = f"http://127.0.0.1:{port}"
+        for req, pf in zip(requests, pyfunc, strict=True):
+            out = httpx.post(f"{base}/score", json=req, timeout=10).json()
+            assert "qualification" not in out and out["model"] == {"name": "crm-model", "version": "1"}
+            p = out["acquisition"]["probability"]
+            assert p == pytest.approx(pf["acquisition"]["probability"], abs=1e-12)
+            assert p == pytest.approx(batch.loc[req["lead_id"], "acquisition_probability"], abs=1e-9)
+        bad = httpx.post(f"{base}/score", json={**requests[0], "fit.index": "high"}, timeout=10)
+        assert bad.status_code in (400, 422) and "fit.index" in bad.text
+        doc = httpx.get(f"{base}/docs.json", timeout=10).json()
+        schemas = json.dumps(doc["components"]["schemas"])
+        assert "Site visits (30d)" in schemas and "email" not in schemas
+        info = httpx.get(f"{base}/model", timeout=10).json()
+        assert info["targets"] == ["acquisition"] and "Segment" in [f["name"] for f in info["features"]]
+    finally:
+        stop(proc)
+
+
+def sys_python() -> str:
+    import sys
+
+    return sys.executable
