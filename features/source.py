@@ -51,6 +51,7 @@ from features.contract import (
 
 TargetName = Literal["qualification", "acquisition"]
 TIME_COLUMN_OF = {"qualification": "qualified_at", "acquisition": "acquired_at"}
+FLAG_COLUMN_OF = {"qualification": "qualified", "acquisition": "acquired"}
 ROW_ORDER_EPOCH = pd.Timestamp("2000-01-01")
 CONTRACT_LEAD_COLUMNS = tuple(c.name for c in LEADS.columns)
 
@@ -362,8 +363,10 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
                 raise ContractError("leads", spec.timestamp, f"target {target} is a timestamp, which needs data.created_at_column")
             outcomes[TIME_COLUMN_OF[target]] = raw[spec.timestamp]
             horizons[target] = float(spec.horizon_days or {"qualification": 30.0, "acquisition": 90.0}[target])
+    for target, flag in flags.items():  # the funnel report reads flag outcomes too
+        outcomes[FLAG_COLUMN_OF[target]] = flag
     tables = Tables(leads=leads)
-    if horizons:
+    if len(outcomes.columns) > 1:
         tables.outcomes = coerce_table(outcomes, OUTCOMES)
     for table, file, table_schema in (("events", config.events, EVENTS), ("identities", config.identities, IDENTITIES)):
         frame = empty_table(table_schema) if file is None else coerce_table(_read(file, base_dir, table), table_schema, allow_empty=False)

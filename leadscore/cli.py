@@ -338,36 +338,54 @@ def score(model_uri: str, data_dir: Path, out_file: Path, reasons: bool) -> None
 
 
 @main.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory (data contract tables).")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Data directory: data contract tables, or where a config's data section finds its files.")
 @click.option("--model", "model_uri", default="", show_default=False, help="MLflow model URI of a leadscore bundle (adds grades, gain, calibration); empty: none.")
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(path_type=Path), help="Output directory for report.json and report.html.")
 @click.option("--ltv-multiplier", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="LTV = first-year revenue (deal_value) × this.")
 @click.option("--score-age-days", default=1.0, show_default=True, type=click.FloatRange(min=0), help="With --model: score each lead as of this many days after its creation (point in time).")
 @click.option("--score-at-export", is_flag=True, help="With --model: score every lead as of the export time instead (serving.batch.score_tables).")
+@click.option("--config", "config_file", default=None, type=OptionalPath(), help="Training config whose data section reads your own data (default: the model's, if it has one).")
 @clean_errors
-def report(data_dir: Path, model_uri: str, out_dir: Path, ltv_multiplier: float, score_age_days: float, score_at_export: bool) -> None:
+def report(data_dir: Path, model_uri: str, out_dir: Path, ltv_multiplier: float, score_age_days: float, score_at_export: bool, config_file: Path | None) -> None:
     """Funnel report: conversion, costs, time to qualification, LTV:CAC, gain; HTML and JSON."""
     from features.contract import load_tables
+    from features.source import DataConfig, load_source
     from training import tracking
+    from training.config import load_config
     from training.report import build_report, log_report, model_scores, write_report
 
     t0 = time.perf_counter()
     tracking.configure("lead-scoring")
-    step(f"loading {data_dir}")
-    tables = load_tables(data_dir)
-    scores = None
-    info: dict[str, Any] = {}
+    bundle = None
     model_uri = model_uri.strip()
     if model_uri:
         from training.registry import load_bundle
 
         step(f"loading {model_uri}")
         bundle = load_bundle(model_uri)
+    data_config = load_config(config_file).data if config_file else None
+    if data_config is None and bundle is not None and (bundle.metadata.get("config") or {}).get("data"):
+        data_config = DataConfig.model_validate(bundle.metadata["config"]["data"])
+    step(f"loading {data_dir}")
+    dimensions: dict[str, str] = {}
+    data_info: dict[str, Any] = {}
+    if data_config is not None:  # your own data, read as its config says
+        source = load_source(data_config, data_dir)
+        tables = source.tables
+        dimensions = {name: source.columns.get(name, name) for name in source.schema.categorical}
+        data_info = {"time_order": "row order (no timestamps)" if source.row_order else "created_at", "targets": list(source.schema.targets)}
+    else:
+        tables = load_tables(data_dir)
+    scores = None
+    info: dict[str, Any] = {}
+    if bundle is not None:
         age = None if score_at_export else score_age_days
         scores = model_scores(bundle, tables, score_age_days=age, progress=step)
         scored_at = "export time" if age is None else f"created_at + {age:g} days"
         info = {"uri": model_uri, "name": bundle.name, "version": bundle.version, "scored_at": scored_at}
-    result = build_report(tables, scores, ltv_multiplier=ltv_multiplier, model_info=info, progress=step)
+    result = build_report(
+        tables, scores, ltv_multiplier=ltv_multiplier, model_info=info, progress=step, dimensions=dimensions, data_info=data_info
+    )
     step(f"writing {out_dir}/report.json and report.html")
     paths = write_report(result, out_dir)
     tags = {"leadscore.data_dir": str(data_dir), "leadscore.model_uri": model_uri or "none"}

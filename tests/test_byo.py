@@ -286,6 +286,25 @@ def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -
     batch = pd.read_csv(tmp_path / "s.csv").set_index("lead_id")
     assert "qualification_probability" not in batch.columns
 
+    # The funnel report reads the data the model's config's way and breaks it down by the
+    # declared categorical attributes.
+    r = subprocess.run(
+        [exe("leadscore"), "report", "--data", str(export.parent), "--model", "models:/crm-model/1", "--out", str(tmp_path / "rep")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    full = crm_export()
+    won = full["Won?"] == "Y"
+    assert rep["funnel"]["customers"] == int(won.sum()) and "no qualification stage" in rep["funnel"]["note"]
+    by_segment = {row["group"]: row for row in rep["conversion"]["Segment"]}
+    for seg, rate in won.groupby(full["Segment"]).mean().items():
+        assert by_segment[seg]["lead_to_customer"] == pytest.approx(rate)
+    assert rep["conversion"]["source_channel"]["available"] is False
+    assert rep["data"]["time_order"] == "row order (no timestamps)"
+    assert rep["calibration"]["available"] and "acquisition flag" in rep["calibration"]["observed_definition"]
+    assert rep["gain"]["customers"]["rows"][1]["model"] > 0.15  # top 10% hold more than 10% of the customers
+
     code = (
         "import json, sys, mlflow\n"
         "m = mlflow.pyfunc.load_model('models:/crm-model/1')\n"

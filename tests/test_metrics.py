@@ -395,3 +395,17 @@ def test_plots_survive_degenerate_labels(tmp_path: object) -> None:
     _saved(reliability_figure(y, p, "t"), tmp_path, "b.png", 2)
     _saved(gain_figure(y, {"model": p}, "t"), tmp_path, "c.png", 2)
     _saved(importance_figure(["a", "b"], np.zeros(2), "t"), tmp_path, "d.png", 1)
+
+
+def test_isotonic_keeps_the_boosters_order() -> None:
+    """Isotonic steps must not tie leads the booster ranks apart (that would cost AUC)."""
+    from sklearn.metrics import roc_auc_score
+
+    raw, _, y = _draw(5_000, 4, "step")
+    cal = Calibrator(method="isotonic").fit(raw, y)
+    p = cal.predict(raw)
+    assert len(np.unique(p)) == len(np.unique(raw))
+    assert np.all(np.diff(p[np.argsort(raw)]) > 0)
+    assert roc_auc_score(y, p) == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+    assert [cal.predict_one(float(r)) for r in raw[:50]] == pytest.approx(p[:50].tolist(), abs=1e-12)
+    assert expected_calibration_error(y, p) < 0.03

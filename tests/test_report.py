@@ -366,6 +366,7 @@ def test_cli_with_model_uses_its_scores(tmp_path: Path, monkeypatch: pytest.Monk
 
     class FakeBundle:
         name, version = "lead-scoring", "7"
+        metadata: dict[str, Any] = {}
 
     def fake_scores(bundle: Any, tables: Tables, score_age_days: float | None = 1.0, progress: Any = None) -> dict[str, np.ndarray]:
         return {**hand_scores(), "as_of": np.array([np.datetime64("2024-03-01")])}

@@ -28,6 +28,10 @@ Method = Literal["auto", "isotonic", "platt"]
 PROBA_EPS = 1e-6
 """Calibrated probabilities are clipped to ``[PROBA_EPS, 1 - PROBA_EPS]``."""
 
+TIE_BREAK = 1e-6
+"""Isotonic maps are flat on each step, which would tie leads the booster ranks apart (and
+cost AUC); ``TIE_BREAK × raw`` is added so the calibrated order is the booster's."""
+
 RAW_EPS = 1e-7
 """Raw scores are clipped to ``[RAW_EPS, 1 - RAW_EPS]`` before the logit (Platt)."""
 
@@ -308,7 +312,8 @@ class Calibrator:
         self._check_fitted()
         r = _as_raw(raw_scores)
         if self.method_ == "isotonic":
-            return np.interp(r, self.x_, self.y_)
+            p = np.interp(r, self.x_, self.y_) + TIE_BREAK * np.clip(r, 0.0, 1.0)
+            return np.clip(p, PROBA_EPS, 1.0 - PROBA_EPS)
         return _predict_platt(r, self.coef_, self.intercept_)
 
     def predict_one(self, raw: float) -> float:
@@ -341,13 +346,16 @@ class Calibrator:
         if xs:
             ys = self._ys_
             if raw <= xs[0]:
-                return ys[0]
-            if raw >= xs[-1]:
-                return ys[-1]
-            i = bisect_right(xs, raw)
-            x0 = xs[i - 1]
-            y0 = ys[i - 1]
-            return (ys[i] - y0) / (xs[i] - x0) * (raw - x0) + y0
+                q = ys[0]
+            elif raw >= xs[-1]:
+                q = ys[-1]
+            else:
+                i = bisect_right(xs, raw)
+                x0 = xs[i - 1]
+                y0 = ys[i - 1]
+                q = (ys[i] - y0) / (xs[i] - x0) * (raw - x0) + y0
+            q += TIE_BREAK * min(max(raw, 0.0), 1.0)
+            return min(max(q, PROBA_EPS), 1.0 - PROBA_EPS)
         r = min(max(raw, RAW_EPS), 1.0 - RAW_EPS)
         z = self.coef_ * math.log(r / (1.0 - r)) + self.intercept_
         if z >= 0.0:

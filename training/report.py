@@ -87,7 +87,7 @@ def _group_labels(values: pd.Series) -> np.ndarray:
 # --------------------------------------------------------------------------- per-lead frame
 
 
-def funnel_frame(tables: Tables) -> pd.DataFrame:
+def funnel_frame(tables: Tables, extra_dimensions: Sequence[str] = ()) -> pd.DataFrame:
     """One row per lead with its groups, stage flags, costs, deal value and durations.
 
     Parameters
@@ -124,7 +124,7 @@ def funnel_frame(tables: Tables) -> pd.DataFrame:
         qualified = qualified | _flag(outcome("qualified").fillna(False))
 
     frame = pd.DataFrame(index=pd.RangeIndex(n))
-    for dim in DIMENSIONS:
+    for dim in [*DIMENSIONS, *extra_dimensions]:
         if dim == "company_size_band":
             frame[dim] = company_size_bands(leads["company_size"].to_numpy(dtype=float))
         else:
@@ -511,7 +511,9 @@ def gain_section(
     return out
 
 
-def calibration_section(frame: pd.DataFrame, observed: np.ndarray | None = None) -> dict[str, Any]:
+def calibration_section(
+    frame: pd.DataFrame, observed: np.ndarray | None = None, p_col: str = "p_qualification", stage: str = "qualified"
+) -> dict[str, Any]:
     """For each grade A–D: mean predicted qualification probability vs observed rate.
 
     Parameters
@@ -526,16 +528,16 @@ def calibration_section(frame: pd.DataFrame, observed: np.ndarray | None = None)
     dict
         ``grades``: rows ``group``, ``leads``, ``predicted``, ``observed``, ``gap``.
     """
-    if not np.isfinite(frame["p_qualification"].to_numpy(dtype=float)).any():
-        return unavailable("the model has no qualification target")
-    obs_all = frame["qualified"].to_numpy(dtype=float) if observed is None else np.asarray(observed, dtype=float)
+    if p_col not in frame or not np.isfinite(frame[p_col].to_numpy(dtype=float)).any():
+        return unavailable(f"the model has no {p_col.removeprefix('p_')} target")
+    obs_all = frame[stage].to_numpy(dtype=float) if observed is None else np.asarray(observed, dtype=float)
     rows = []
     for g in GRADES:
         sel = (frame["grade"].to_numpy() == g) & np.isfinite(obs_all)
         if not sel.any():
             rows.append({"group": g, "leads": 0, "predicted": None, "observed": None, "gap": None})
             continue
-        pred = float(frame["p_qualification"].to_numpy(dtype=float)[sel].mean())
+        pred = float(frame[p_col].to_numpy(dtype=float)[sel].mean())
         obs = float(obs_all[sel].mean())
         part = frame[sel]
         rows.append({"group": g, "leads": len(part), "predicted": pred, "observed": obs, "gap": obs - pred})
@@ -624,6 +626,8 @@ def model_scores(
         score = np.round(np.array([bundle.score_of(float(v)) for v in probs[primary]]), 1)
         p = probs["qualification"] if "qualification" in probs else np.full(n, np.nan)
         out.update(grade=np.array([bundle.grade_of(float(v)) for v in score], dtype=object), score=score, p_qualification=np.asarray(p, dtype=float))
+        if "acquisition" in probs:
+            out["p_acquisition"] = np.asarray(probs["acquisition"], dtype=float)
         frame = funnel_frame(tables)
         created_s = pd.Series(tables.leads["created_at"].to_numpy())
         q_at = (created_s + pd.to_timedelta(frame["days_to_qualification"], unit="D")).to_numpy()
@@ -639,8 +643,11 @@ def model_scores(
         observed = (q_known & (q_at > as_of) & (q_at <= end)).astype(float)
         observed[~population | (end > until64)] = np.nan
         out["calibration_observed"] = observed
-    say("scorecard points on the same features")
-    out["scorecard"] = np.asarray(ScorecardBaseline().points(bundle.pipeline.to_frame(X)), dtype=float)
+    card = ScorecardBaseline()
+    features = bundle.pipeline.to_frame(X)
+    if any(rule.column in features.columns for rule in card.rules):
+        say("scorecard points on the same features")
+        out["scorecard"] = np.asarray(card.points(features), dtype=float)
     out["as_of"] = as_of
     return out
 
@@ -654,6 +661,8 @@ def build_report(
     ltv_multiplier: float = 3.0,
     model_info: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    dimensions: Mapping[str, str] | None = None,
+    data_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every number of the funnel report, as JSON-able data.
 
@@ -671,6 +680,11 @@ def build_report(
         Model URI, name and version to record.
     progress : callable, optional
         Receives progress messages.
+    dimensions : mapping, optional
+        More columns of ``leads`` to break conversion down by (column → title): the
+        categorical attributes a bring-your-own-data config declares.
+    data_info : mapping, optional
+        Facts about the data to record (for example that its time order is its row order).
 
     Returns
     -------
@@ -680,7 +694,8 @@ def build_report(
     """
     say = progress or (lambda _m: None)
     say("funnel per lead")
-    frame = funnel_frame(tables)
+    extra = {k: v for k, v in (dimensions or {}).items() if k not in DIMENSIONS}
+    frame = funnel_frame(tables, list(extra))
     no_model = "no model given (--model): score grades, gain and calibration need one"
     has_model = scores is not None
     if scores is not None:
@@ -689,9 +704,14 @@ def build_report(
         frame["p_qualification"] = np.asarray(scores["p_qualification"], dtype=float)
 
     say("conversion rates")
-    conversion: dict[str, Any] = {
-        dim: conversion_by(frame, dim, COMPANY_SIZE_BANDS if dim == "company_size_band" else None) for dim in DIMENSIONS
-    }
+    source_column = {"company_size_band": "company_size"}
+    conversion: dict[str, Any] = {}
+    for dim in [*DIMENSIONS, *extra]:
+        col = source_column.get(dim, dim)
+        if col not in tables.leads.columns or tables.leads[col].isna().all():
+            conversion[dim] = unavailable(f"no {col} values in the leads table")
+        else:
+            conversion[dim] = conversion_by(frame, dim, COMPANY_SIZE_BANDS if dim == "company_size_band" else None)
     conversion["grade"] = conversion_by(frame, "grade", GRADES) if has_model else unavailable(no_model)
 
     say("costs, LTV and time to qualification")
@@ -716,22 +736,32 @@ def build_report(
             if pit else "scores as of one time for all leads (see model.scored_at); stages ever reached"
         )
         if card is None:
-            gain["scorecard"] = unavailable("no scorecard points given")
+            gain["scorecard"] = unavailable("no scorecard points: the data has none of the scorecard's fields")
         calibration = calibration_section(frame, scores.get("calibration_observed"))
         if calibration["available"]:
             calibration["observed_definition"] = (
                 "qualified within the horizon after the scoring time (leads not yet qualified, uncensored)"
                 if "calibration_observed" in scores else "ever qualified"
             )
+        elif "p_acquisition" in scores and not (tables.outcomes.get("acquired_at", pd.Series(dtype=object)).notna().any()):
+            # A model of acquisition only, on flag outcomes (no times): predicted against ever a customer.
+            frame["p_acquisition"] = np.asarray(scores["p_acquisition"], dtype=float)
+            calibration = calibration_section(frame, p_col="p_acquisition", stage="customer")
+            if calibration["available"]:
+                calibration["observed_definition"] = "ever a customer (acquisition flag); predicted: acquisition probability"
     else:
         gain = unavailable(no_model)
         calibration = unavailable(no_model)
 
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": {"leads": len(frame), "first_lead": str(tables.leads["created_at"].min()), "last_lead": str(tables.leads["created_at"].max())},
+        "data": {
+            "leads": len(frame), "first_lead": str(tables.leads["created_at"].min()),
+            "last_lead": str(tables.leads["created_at"].max()), **dict(data_info or {}),
+        },
+        "dimensions": {**DIMENSIONS, **extra},
         "model": {"available": True, **dict(model_info or {})} if has_model else unavailable(no_model),
-        "funnel": overall_funnel(frame),
+        "funnel": {**overall_funnel(frame), **_stage_note(tables)},
         "conversion": conversion,
         "costs": cost_section(frame),
         "time_to_qualification": ttq,
@@ -741,6 +771,13 @@ def build_report(
         "calibration": calibration,
     }
     return report
+
+
+def _stage_note(tables: Tables) -> dict[str, Any]:
+    """Say so when the data has no qualification stage (qualified then means customer)."""
+    o = tables.outcomes
+    has = ("qualified_at" in o and o["qualified_at"].notna().any()) or "qualified" in o
+    return {} if has else {"note": "the data has no qualification stage: qualified counts the customers"}
 
 
 # --------------------------------------------------------------------------- HTML
@@ -935,11 +972,16 @@ def render_html(report: Mapping[str, Any]) -> str:
     out.append(f'<p>Lead → qualified <b data-path="funnel.lead_to_qualified">{fmt(f["lead_to_qualified"], "pct")}</b>, '
                f'qualified → customer <b data-path="funnel.qualified_to_customer">{fmt(f["qualified_to_customer"], "pct")}</b>, '
                f'lead → customer <b data-path="funnel.lead_to_customer">{fmt(f["lead_to_customer"], "pct")}</b>.</p>')
+    if f.get("note"):
+        out.append(f'<p class="na">Note: {html.escape(f["note"])}.</p>')
 
     out.append("<h2>Conversion</h2>")
     conv = report["conversion"]
-    for dim, title in DIMENSIONS.items():
-        out.append(_conversion_html(conv[dim], title.lower(), f"conversion.{dim}"))
+    for dim, title in report.get("dimensions", DIMENSIONS).items():
+        if isinstance(conv[dim], list):
+            out.append(_conversion_html(conv[dim], title.lower(), f"conversion.{dim}"))
+        else:
+            out.append(f"<h3>By {html.escape(title.lower())}</h3>" + _note(conv[dim]))
     if isinstance(conv["grade"], list):
         out.append(_conversion_html(conv["grade"], "score grade", "conversion.grade"))
     else:
