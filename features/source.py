@@ -363,8 +363,8 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
                 raise ContractError("leads", spec.timestamp, f"target {target} is a timestamp, which needs data.created_at_column")
             outcomes[TIME_COLUMN_OF[target]] = raw[spec.timestamp]
             horizons[target] = float(spec.horizon_days or {"qualification": 30.0, "acquisition": 90.0}[target])
-    for target, flag in flags.items():  # the funnel report reads flag outcomes too
-        outcomes[FLAG_COLUMN_OF[target]] = flag
+    for flag_target, flag in flags.items():  # the funnel report reads flag outcomes too
+        outcomes[FLAG_COLUMN_OF[flag_target]] = flag
     tables = Tables(leads=leads)
     if len(outcomes.columns) > 1:
         tables.outcomes = coerce_table(outcomes, OUTCOMES)
