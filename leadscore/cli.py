@@ -167,29 +167,35 @@ def train(data_dir: Path, config_file: Path | None, overrides: tuple[str, ...]) 
 @main.command()
 @click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="Any MLflow model URI of a leadscore bundle.")
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--config", "config_file", default=None, type=OptionalPath(), help="Config for snapshots and split (default: built-in).")
+@click.option("--config", "config_file", default=None, type=OptionalPath(), help="Config for snapshots, split and data mapping (default: the one the model was trained with).")
 @click.option("--all-snapshots", is_flag=True, help="Evaluate on every snapshot, not only the most recent test period.")
 @clean_errors
 def evaluate(model_uri: str, data_dir: Path, config_file: Path | None, all_snapshots: bool) -> None:
     """Print and log the metrics of any registered model on any data."""
     import mlflow
 
-    from features.contract import load_tables
-    from features.snapshots import build_snapshots
     from training import tracking
-    from training.config import load_config
+    from training.config import TrainConfig, load_config
     from training.registry import load_bundle
-    from training.train import evaluate_bundle, target_splits
+    from training.train import evaluate_bundle, load_training_data, make_snapshots, target_splits
 
-    config = load_config(config_file)
-    tracking.configure(config.experiment)
-    tables = load_tables(data_dir)
+    tracking.configure("lead-scoring")
     step(f"loading {model_uri}")
     bundle = load_bundle(model_uri)
-    horizons = {"qualified": config.snapshots.qualification_horizon_days, "acquired": config.snapshots.acquisition_horizon_days}
-    snaps = build_snapshots(tables, config.snapshots.offsets_days, horizons)
-    targets = list(bundle.targets)
+    stored = bundle.metadata.get("config")
+    # Default: the snapshots, split and data mapping the model was trained with.
+    config = load_config(config_file)
+    if stored and not config_file:
+        try:
+            config = TrainConfig.model_validate(stored)
+        except ValueError as e:
+            log.warning("the model's stored config does not validate (%s); using the defaults", str(e).splitlines()[0])
+    tracking.configure(config.experiment)
+    targets = [t for t in bundle.targets if config.data is None or t in config.data.targets]
     config = config.model_copy(update={"targets": tuple(targets)})
+    data = load_training_data(data_dir, config)
+    tables = data.tables
+    snaps = make_snapshots(tables, config, data.source)
     if all_snapshots:
         masks = {t: np.ones(len(snaps), dtype=bool) for t in targets}
     else:

@@ -272,6 +272,15 @@ def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -
     summary = json.loads(r.stdout)
     assert summary["version"] == "1" and list(summary["metrics"]) == ["acquisition"]
 
+    # evaluate: the model's own config gives the same split, so the same test AUC.
+    r = subprocess.run(
+        [exe("leadscore"), "evaluate", "--model", "models:/crm-model/1", "--data", str(export.parent)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    evaluated = json.loads(r.stdout)["metrics"]["acquisition"]
+    assert evaluated["roc_auc"] == pytest.approx(summary["metrics"]["acquisition"]["roc_auc"], abs=1e-9)
+
     rows = crm_export().head(5)
     requests = [
         {"lead_id": row["Lead Number"], "Title": row["Title"], "job_title": row["Title"], "Segment": row["Segment"],
