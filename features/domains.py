@@ -138,8 +138,16 @@ def email_domain(email: str | None) -> str | None:
     if s.count("@") != 1:
         return None
     local, _, domain = s.partition("@")
+    if not local.strip():
+        return None
+    return _clean_domain(domain)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _clean_domain(domain: str) -> str | None:
+    """The domain part of an address, validated and lower-cased (memoised: domains repeat)."""
     domain = domain.strip().lower().rstrip(".")
-    if not local.strip() or not domain:
+    if not domain:
         return None
     if not domain.isascii():
         try:

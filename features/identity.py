@@ -50,11 +50,28 @@ def normalise_identifier(values: pd.Series) -> pd.Series:
 def normalised_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``codes`` into ``uniques`` (normalised distinct values); -1 for missing values."""
     codes, raw = pd.factorize(values, use_na_sentinel=True)
-    uniques = np.array([normalise_one(v) for v in np.asarray(raw, dtype=object).tolist()], dtype=object)
+    uniques = _normalise_many(np.asarray(raw, dtype=object))
     missing = np.array([u is None for u in uniques], dtype=bool)
     if missing.any():  # values that normalise to nothing (e.g. blank) count as missing
         codes = np.where(missing[np.maximum(codes, 0)] & (codes >= 0), -1, codes)
     return np.asarray(codes, dtype=np.int64), uniques
+
+
+def _normalise_many(raw: np.ndarray) -> np.ndarray:
+    """:func:`normalise_one` of every element: string methods run in pandas' loop for text
+    (the common case, identical to the scalar's ``str.strip``/``str.lower``), the scalar
+    function for anything else."""
+    if len(raw) == 0:
+        return np.array([], dtype=object)
+    text = np.fromiter((type(v) is str for v in raw.tolist()), dtype=bool, count=len(raw))
+    out = np.empty(len(raw), dtype=object)
+    if text.any():
+        s = pd.Series(raw[text], dtype=object).str.strip()
+        s = s.where(~s.str.contains("@", regex=False), s.str.lower())
+        out[text] = s.where(s != "", None).to_numpy(dtype=object)
+    if not text.all():
+        out[~text] = [normalise_one(v) for v in raw[~text].tolist()]
+    return out
 
 
 def normalise_one(value: object) -> str | None:
@@ -151,24 +168,28 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     """Build the identity graph and the time-aware identifier → lead attribution."""
     if max_people < 1:
         raise ValueError("max_people must be at least 1")
-    leads, ident = tables.leads, tables.identities
-    lead_ids = normalise_identifier(leads["lead_id"])
-    emails = normalise_identifier(leads["email"]) if "email" in leads else pd.Series([None] * len(leads))
-    emails = emails.where(emails.map(lambda v: v is not None and "@" in v), None)
-    a = normalise_identifier(ident["identifier_a"])
-    b = normalise_identifier(ident["identifier_b"])
-    ev_codes, ev_uniques = normalised_codes(tables.events["identifier"])
-    ev_ids = pd.Series(ev_uniques, dtype=object)
-
-    universe = pd.concat([lead_ids, emails.dropna(), a, b, ev_ids], ignore_index=True).dropna()
-    node_index = pd.Index(pd.unique(universe))
+    leads, ident, events = tables.leads, tables.identities, tables.events
+    n_leads = len(leads)
+    # Every identifier of every table, normalised once per distinct raw value; a node is a
+    # distinct normalised identifier, numbered in order of first appearance. A lead's email
+    # is an identifier only if it looks like one.
+    raw_emails = leads["email"] if "email" in leads else pd.Series([None] * n_leads, dtype=object)
+    raw_emails = raw_emails.astype(object).where(raw_emails.astype(str).str.contains("@", regex=False), None)
+    parts = [leads["lead_id"], raw_emails, ident["identifier_a"], ident["identifier_b"], events["identifier"]]
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    raw_codes, raw_uniques = pd.factorize(
+        pd.concat([p.astype(object) for p in parts], ignore_index=True), use_na_sentinel=True
+    )
+    node_of_raw, names = pd.factorize(pd.Series(_normalise_many(np.asarray(raw_uniques, dtype=object)), dtype=object), use_na_sentinel=True)
+    node_of_raw = np.append(np.asarray(node_of_raw, dtype=np.int64), -1)  # raw code -1 (missing) → -1
+    nodes_all = node_of_raw[raw_codes]
+    node_index = pd.Index(np.asarray(names, dtype=object))
     n_nodes = len(node_index)
-    lead_nodes = node_index.get_indexer(lead_ids).astype(np.int64)
-    email_nodes = node_index.get_indexer(emails.fillna("\x00missing"))
+    lead_nodes, email_nodes, ea, eb, event_nodes = (nodes_all[bounds[i]:bounds[i + 1]] for i in range(5))
+    if (lead_nodes < 0).any():
+        raise ValueError("every lead needs a lead_id")
 
     # Edges, both endpoints known; self-loops and missing ends dropped.
-    ea = node_index.get_indexer(a.fillna("\x00missing"))
-    eb = node_index.get_indexer(b.fillna("\x00missing"))
     et = epoch_seconds(ident["timestamp"])
     ok = (ea >= 0) & (eb >= 0) & (ea != eb) & ~np.isnan(et)
     ea, eb, et = ea[ok].astype(np.int64), eb[ok].astype(np.int64), et[ok]
@@ -194,7 +215,6 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     _, component = connected_components(graph, directed=False)
 
     # Initial state: each lead owns its lead_id and its email from the beginning of time.
-    n_leads = len(leads)
     init_nodes = np.concatenate([lead_nodes, email_nodes])
     init_leads = np.concatenate([np.arange(n_leads), np.arange(n_leads)])
     keep = init_nodes >= 0
@@ -216,9 +236,7 @@ def resolve_identities(tables: Tables, max_people: int = 3, max_rounds: int = 50
     )
     state = _relax(state, edges, max_rounds)
     shared = np.flatnonzero(np.isfinite(shared_since))
-    # Node of every event row, kept for the feature pipeline (the same events frame).
-    ev_idx = np.asarray(node_index.get_indexer(pd.Index(ev_uniques, dtype=object)), dtype=np.int64)
-    event_nodes = np.where(ev_codes >= 0, ev_idx[np.maximum(ev_codes, 0)] if len(ev_idx) else -1, -1)
+    # event_nodes (the node of every event row) is kept for the feature pipeline.
     return IdentityMap(
         node_index, state.reset_index(drop=True), lead_nodes, component, shared, tables.events, event_nodes,
         node_is_email,

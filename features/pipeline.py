@@ -129,32 +129,98 @@ FIT_LABELS = {
 }
 
 
+# Each fit value is a function of one field (or two): the online path calls them per
+# request, the batch path once per distinct value of the column, so both agree by definition.
+
+
+def size_value(value: object) -> float:
+    """Employees as a number; missing, unparseable or negative → NaN."""
+    size = clean_number(value)
+    return math.nan if size < 0 else size
+
+
+def size_band(size: float) -> str:
+    return company_size_band(None if math.isnan(size) else size)
+
+
+def email_domain_of(email: object) -> str | None:
+    return email_domain(email) if isinstance(email, str) else None
+
+
+def company_domain_of(value: object) -> str | None:
+    d = clean_category(value)
+    return None if d is None else d.removeprefix("www.")
+
+
+def domain_matches(domain: str | None, company_domain: str | None) -> float:
+    """1 if the email is on the company's domain (or a subdomain), 0 if not, NaN if unknown."""
+    if domain is None or company_domain is None:
+        return math.nan
+    return 1.0 if domain == company_domain or domain.endswith("." + company_domain) else 0.0
+
+
+def region_of(country: str | None) -> str | None:
+    return None if country is None else _REGION_OF.get(country, "other")
+
+
 def lead_attributes(lead: Mapping[str, Any]) -> tuple[list[str | None], list[float]]:
     """The raw fit values of one lead: categorical values and numbers (without lead age)."""
     seniority, department = normalise_title(lead.get("job_title"))
-    email = lead.get("email")
-    size = clean_number(lead.get("company_size"))
-    if size < 0:
-        size = math.nan
+    size = size_value(lead.get("company_size"))
     country = clean_category(lead.get("country"))
-    domain = email_domain(email) if isinstance(email, str) else None
-    company_domain = clean_category(lead.get("company_domain"))
-    if domain is None or company_domain is None:
-        matches = math.nan
-    else:
-        company_domain = company_domain.removeprefix("www.")
-        matches = 1.0 if domain == company_domain or domain.endswith("." + company_domain) else 0.0
+    domain = email_domain_of(lead.get("email"))
     cats = [
         seniority,
         department,
         domain_type(domain),
-        company_size_band(None if math.isnan(size) else size),
+        size_band(size),
         clean_category(lead.get("industry")),
         country,
-        None if country is None else _REGION_OF.get(country, "other"),
+        region_of(country),
         clean_category(lead.get("source_channel")),
     ]
-    return cats, [size, matches]
+    return cats, [size, domain_matches(domain, company_domain_of(lead.get("company_domain")))]
+
+
+def per_distinct(
+    values: Sequence[object] | pd.Series | np.ndarray, fn: Callable[[Any], Any], missing: object = None
+) -> list[Any]:
+    """``[fn(v) for v in values]``, calling ``fn`` once per distinct value; missing values
+    (None, NaN) all get ``fn(missing)``."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    mapped = [fn(u) for u in np.asarray(uniques, dtype=object).tolist()]
+    if (codes < 0).any():
+        mapped.append(fn(missing))  # index -1
+    return [mapped[c] for c in codes.tolist()]
+
+
+def lead_attribute_columns(leads: pd.DataFrame) -> tuple[list[list[str | None]], np.ndarray]:
+    """:func:`lead_attributes` of every lead, column-wise: each field function runs once per
+    distinct value. Returns the 8 categorical columns and an ``(n, 2)`` number matrix."""
+    n = len(leads)
+
+    def col(name: str) -> pd.Series:
+        return leads[name] if name in leads.columns else pd.Series([None] * n, dtype=object)
+
+    titles = per_distinct(col("job_title"), normalise_title)
+    size_series = col("company_size")
+    size = np.array(per_distinct(size_series, size_value), dtype="float64")
+    country = per_distinct(col("country"), clean_category)
+    domain = [email_domain_of(e) for e in col("email").astype(object).tolist()]  # emails are unique
+    company = per_distinct(col("company_domain"), company_domain_of)
+    matches = np.array([domain_matches(d, c) for d, c in zip(domain, company, strict=True)], dtype="float64")
+    cats = [
+        [t[0] for t in titles],
+        [t[1] for t in titles],
+        per_distinct(domain, domain_type),
+        per_distinct(size.tolist(), size_band, missing=math.nan),
+        per_distinct(col("industry"), clean_category),
+        country,
+        per_distinct(country, region_of),
+        per_distinct(col("source_channel"), clean_category),
+    ]
+    return cats, np.column_stack([size, matches]) if n else np.empty((0, 2))
 
 
 # --- engagement features: one numpy kernel over event rows ----------------------------
@@ -268,7 +334,7 @@ class CategoryMap:
         return float(self.index.get(value, self.other))
 
     def codes(self, values: Sequence[str | None]) -> np.ndarray:
-        return np.array([self.code(v) for v in values], dtype="float64")
+        return np.array(per_distinct(values, self.code), dtype="float64")
 
 
 @dataclass(frozen=True)
@@ -462,17 +528,12 @@ class FeaturePipeline:
         cats: list[list[str | None]] = [[] for _ in self._std_cat]
         std_nums = np.empty((n, len(self._std_num)), dtype="float64")
         if self._uses_standard:
-            cols = ["job_title", "email", "company_size", "country", "company_domain", "industry", "source_channel"]
-            present = [c for c in cols if c in leads.columns]
-            values = [leads[c].astype(object).where(leads[c].notna(), None).tolist() for c in present]
-            for i, rec in enumerate(zip(*values, strict=True)) if values else enumerate([()] * n):
-                c, x = lead_attributes(dict(zip(present, rec, strict=True)))
-                for k, j in enumerate(self._std_cat):
-                    cats[k].append(c[j])
-                std_nums[i] = [x[j] for j in self._std_num]
+            all_cats, all_nums = lead_attribute_columns(leads)
+            cats = [all_cats[j] for j in self._std_cat]
+            std_nums = all_nums[:, self._std_num]
         for name in self.schema_.categorical:
             col = leads[name] if name in leads.columns else pd.Series([None] * n, dtype=object)
-            cats.append([clean_category(v) for v in col.astype(object).tolist()])
+            cats.append(per_distinct(col, clean_category))
         extra = [
             pd.to_numeric(leads[name], errors="coerce").to_numpy(dtype="float64") if name in leads.columns else np.full(n, np.nan)
             for name in self._extra_num

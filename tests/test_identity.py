@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.contract import Tables, validate
 from features.identity import IdentityMap, resolve_identities
@@ -102,3 +104,15 @@ def test_report() -> None:
     assert rep["events_attributed_share"] == 2 / 3
     assert rep["people"] >= 5
     assert isinstance(rep["component_sizes"], dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.none(), st.integers(), st.floats(allow_nan=True)), max_size=30))
+def test_vectorised_normalisation_equals_the_scalar(values: list[object]) -> None:
+    """The batch path normalises identifiers column-wise; the online path one at a time."""
+    import numpy as np
+
+    from features.identity import _normalise_many, normalise_one
+
+    raw = np.array(values, dtype=object)
+    assert _normalise_many(raw).tolist() == [normalise_one(v) for v in values]
