@@ -352,3 +352,37 @@ def sys_python() -> str:
     import sys
 
     return sys.executable
+
+
+def test_export_with_events_and_renamed_contract_columns(tmp_path: Path) -> None:
+    """A CRM export whose contract columns have other names, with an events table and
+    identity links: the engagement features are built, and the online path agrees."""
+    from features.generate import generate
+    from serving.scorer import Scorer
+    from training.train import load_training_data, train_bundle
+
+    tables, _ = generate(800, seed=4)
+    leads = tables.leads.merge(tables.outcomes, on="lead_id", how="left")
+    leads = leads.rename(columns={"lead_id": "Id", "created_at": "Created", "email": "E-mail", "job_title": "Job", "qualified_at": "SQL at"})
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    tables.events.to_csv(tmp_path / "events.csv", index=False)
+    tables.identities.to_csv(tmp_path / "links.csv", index=False)
+    d = {
+        "data": {
+            "leads": {"path": "leads.csv"}, "events": {"path": "events.csv"}, "identities": {"path": "links.csv"},
+            "id_column": "Id", "created_at_column": "Created", "rename": {"E-mail": "email", "Job": "job_title"},
+            "targets": {"qualification": {"timestamp": "SQL at", "horizon_days": 30}},
+        },
+        "lightgbm": {"max_rounds": 60, "min_data_in_leaf": 50},
+    }
+    config = config_from(d, tmp_path)
+    data = load_training_data(tmp_path, config)
+    assert data.source is not None and len(data.tables.events) == len(tables.events)
+    result = train_bundle(data.tables, config, source=data.source)
+    names = result.bundle.pipeline.feature_names_
+    assert "n_demo_request_30d" in names and "email_domain_type" in names and "industry" in names
+    assert list(result.bundle.targets) == ["qualification"]
+    scorer = Scorer(result.bundle)
+    assert {"events", "email", "job_title", "created_at", "as_of"} <= set(scorer.request_model.model_fields)
+    out = scorer.score(scorer.example())
+    assert set(out) >= {"qualification", "score"} and "acquisition" not in out
