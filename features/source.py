@@ -387,20 +387,22 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
     return Source(tables, schema, flags, horizons, config.time_ordered_by_rows, columns, kept)
 
 
+# The contract fields each contract fit feature is computed from (serving asks a
+# bring-your-own-data model's callers for exactly these).
+STANDARD_SOURCES: dict[str, tuple[str, ...]] = {
+    "seniority": ("job_title",),
+    "department": ("job_title",),
+    "email_domain_type": ("email",),
+    "company_size_band": ("company_size",),
+    "industry": ("industry",),
+    "country": ("country",),
+    "region": ("country",),
+    "source_channel": ("source_channel",),
+    "company_size": ("company_size",),
+    "email_matches_company": ("email", "company_domain"),
+}
+
+
 def _standard_features(present: list[str]) -> tuple[str, ...]:
     """The contract fit features that the present contract columns can feed."""
-    needs = {
-        "seniority": ("job_title",),
-        "department": ("job_title",),
-        "email_domain_type": ("email",),
-        "company_size_band": ("company_size",),
-        "industry": ("industry",),
-        "country": ("country",),
-        "region": ("country",),
-        "source_channel": ("source_channel",),
-        "company_size": ("company_size",),
-        "email_matches_company": ("email", "company_domain"),
-    }
-    return tuple(f for f, cols in needs.items() if all(c in present for c in cols))
-
-
+    return tuple(f for f, cols in STANDARD_SOURCES.items() if all(c in present for c in cols))

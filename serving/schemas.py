@@ -113,20 +113,6 @@ TARGET_DESCRIPTIONS = {
     "qualification": "Will the lead become sales-qualified within the horizon?",
     "acquisition": "Will the lead become a paying customer within the horizon?",
 }
-# Contract fields feeding each contract fit feature (a bring-your-own model asks only for these).
-STANDARD_SOURCES = {
-    "seniority": ("job_title",),
-    "department": ("job_title",),
-    "email_domain_type": ("email",),
-    "company_size_band": ("company_size",),
-    "industry": ("industry",),
-    "country": ("country",),
-    "region": ("country",),
-    "source_channel": ("source_channel",),
-    "company_size": ("company_size",),
-    "email_matches_company": ("email", "company_domain"),
-}
-
 
 class _ByoLeadBase(BaseModel):
     """A lead of a bring-your-own-data model: the attributes its config declares."""
@@ -150,7 +136,7 @@ def request_models(pipeline: FeaturePipeline) -> tuple[type[BaseModel], type[Bas
 
 @lru_cache(maxsize=16)
 def _byo_models(schema_json: str) -> tuple[type[BaseModel], type[BaseModel]]:
-    from features.source import AttributeSchema
+    from features.source import STANDARD_SOURCES, AttributeSchema
 
     schema = AttributeSchema.from_dict(json.loads(schema_json))
     fields: dict[str, Any] = {}
