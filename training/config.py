@@ -26,11 +26,11 @@ class Strict(BaseModel):
 class LightGBMConfig(Strict):
     # Defaults: small, strongly regularised trees. Lead data is noisy and its categorical
     # attributes are many-valued; on the synthetic funnel these beat deeper trees.
-    num_leaves: int = Field(7, ge=2, description="Maximum leaves per tree.")
+    num_leaves: int = Field(15, ge=2, description="Maximum leaves per tree.")
     learning_rate: float = Field(0.05, gt=0, le=1)
     max_rounds: int = Field(2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer).")
     early_stopping_rounds: int = Field(100, ge=1)
-    min_data_in_leaf: int = Field(400, ge=1)
+    min_data_in_leaf: int = Field(200, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
@@ -41,6 +41,11 @@ class LightGBMConfig(Strict):
     min_data_per_group: int = Field(200, ge=1)
     max_cat_threshold: int = Field(16, ge=1)
     num_threads: int = Field(0, ge=0, description="0 means LightGBM's default (all cores).")
+    refit_on_validation: bool = Field(
+        True,
+        description="After early stopping, train again on training + validation periods with the rounds it chose "
+        "(the most recent data matters when the funnel drifts); the baselines then also fit on both periods.",
+    )
     monotone_engagement: bool = Field(
         True, description="More engagement never lowers a score: monotone constraints on activity features."
     )

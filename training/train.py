@@ -242,6 +242,13 @@ def fit_target(
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     raw_valid = np.asarray(booster.predict(X[va]))
     calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
+    if config.lightgbm.refit_on_validation:
+        # The same rounds on training + validation; the calibrator fitted on the held-out
+        # validation scores of the first booster carries over (the boosters are alike).
+        both = tr | va
+        dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True)
+        refit = lgb.train(params, dboth, num_boost_round=max(1, booster.current_iteration()))
+        booster = lgb.Booster(model_str=refit.model_to_string())
     return TargetModel(name, booster, calibrator)
 
 
@@ -324,7 +331,7 @@ def train_bundle(
         metrics[name] = evaluate_scores(y[te], p_test)
         metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
         progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
-        tr = split.train & ~np.isnan(y)
+        tr = (split.train | (split.valid if config.lightgbm.refit_on_validation else False)) & ~np.isnan(y)
         sample = _subsample(np.flatnonzero(tr), 200_000, config.seed)
         baselines = fit_baselines(frame.iloc[sample].reset_index(drop=True), y[sample])
         for b in [b for b, m in baselines.items() if getattr(m, "rules_used_", None) == []]:
