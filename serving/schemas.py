@@ -26,6 +26,16 @@ def _iso_time(value: Any) -> Any:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2100, 1, 1)  # the data contract's range (features.contract)
+
+
+def _time_in_range(value: datetime | None) -> datetime | None:
+    """Timestamps before 1970 or from 2100 on are typos or placeholders, not data."""
+    if value is not None and not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+        raise ValueError(f"timestamp outside {EARLIEST.year}–{LATEST.year - 1}")
+    return value
+
 
 class Event(BaseModel):
     """One behavioural event of the lead (already attributed to this person)."""
@@ -45,12 +55,13 @@ class Event(BaseModel):
     properties: str | None = Field(None, max_length=MAX_TEXT, description="Page or content.", examples=["/pricing"])
 
     _parse_times = field_validator("timestamp", mode="before")(_iso_time)
+    _check_times = field_validator("timestamp")(_time_in_range)
 
 
 class Lead(BaseModel):
     """A lead's attributes and its recent events."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     lead_id: str = Field(min_length=1, max_length=200, description="Your id of the lead.", examples=["L-000123"])
     created_at: datetime = Field(description="When the lead was created.", examples=["2024-05-01T09:30:00Z"])
@@ -68,6 +79,7 @@ class Lead(BaseModel):
     as_of: datetime | None = Field(None, description="Score as of this time (default: now). Only earlier events count.")
 
     _parse_times = field_validator("created_at", "as_of", mode="before")(_iso_time)
+    _check_times = field_validator("created_at", "as_of")(_time_in_range)
 
 
 class Reason(BaseModel):

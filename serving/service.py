@@ -9,6 +9,13 @@ model: the BentoML model tag in ``LEADSCORE_BENTO_MODEL`` (default
 ``lead-scoring:latest``); ``leadscore serve`` imports the registry's champion under that
 name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
 
+Limits (read when the service is loaded): BentoML's traffic limits shed load instead of
+queueing it without bound — at most ``LEADSCORE_MAX_CONCURRENCY`` requests in flight
+(default 32; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
+10; a 504 after that). The API key and the request size limit: :mod:`serving.security`.
+A missing, corrupt or inconsistent model, or an unusable security setting, stops
+``bentoml serve`` before any worker starts, with one line saying why.
+
 The request path is kept short: ``async`` endpoints (the scoring is CPU work of well
 under a millisecond, cheaper than a hop to a worker thread), no per-request logging of
 payloads, the access log off (BentoML's metrics still count every request).
@@ -28,11 +35,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from serving.openapi import ErrorShapeMiddleware, OpenAPIMiddleware
 from serving.schemas import Lead, ModelInfo, ScoreResponse
+from serving.security import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    check_settings,
+    install_log_redaction,
+)
 
 MODEL_TAG = os.environ.get("LEADSCORE_BENTO_MODEL", "lead-scoring:latest")
 DEFAULT_MAX_BATCH = 1000
 HARD_MAX_BATCH = 100_000
+TRAFFIC = {
+    "timeout": float(os.environ.get("LEADSCORE_TIMEOUT", "10")),
+    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "32")),
+}
 
 
 def bundle_dir(model_path: str | Path) -> Path:
@@ -59,7 +77,7 @@ model_app = Starlette(routes=[Route("/model", _model_endpoint, methods=["GET"])]
 @bentoml.asgi_app(model_app, path="/")
 @bentoml.service(
     name="leadscore",
-    traffic={"timeout": 10},
+    traffic=TRAFFIC,
     workers=1,
     logging={"access": {"enabled": False}},
 )
@@ -68,10 +86,23 @@ class LeadScoring:
 
     model = bentoml.models.BentoModel(MODEL_TAG)
 
+    @bentoml.on_deployment
+    def refuse_bad_model() -> None:
+        """Before any worker starts: a bad bundle or setting stops the server with one line."""
+        from features.contract import UserError
+        from training.bundle import ModelBundle
+
+        try:
+            check_settings()
+            ModelBundle.load(bundle_dir(bentoml.models.get(MODEL_TAG).path))
+        except (UserError, FileNotFoundError) as e:
+            raise SystemExit(f"leadscore: refusing to start: {e}") from None
+
     def __init__(self) -> None:
         from serving.scorer import Scorer
         from training.bundle import ModelBundle
 
+        install_log_redaction()
         self.ready = False
         self.max_batch = int(os.environ.get("LEADSCORE_MAX_BATCH", DEFAULT_MAX_BATCH))
         bundle = ModelBundle.load(bundle_dir(self.model.path))
@@ -107,4 +138,6 @@ class LeadScoring:
         return [ScoreResponse.model_validate(r) for r in self.scorer.score_many(leads)]
 
 
-
+# Outermost first: the key is checked before the body is read; errors get one shape.
+for _middleware in (OpenAPIMiddleware, ApiKeyMiddleware, BodyLimitMiddleware, ErrorShapeMiddleware):
+    LeadScoring.add_asgi_middleware(_middleware)  # type: ignore[attr-defined]
