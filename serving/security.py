@@ -11,7 +11,8 @@ concurrency cap and the timeout):
 - :class:`BodyLimitMiddleware`: a request body larger than ``LEADSCORE_MAX_REQUEST_BYTES``
   (default 8 MiB) is a 413, refused from its ``Content-Length`` before it is read, or as
   soon as a streamed body passes the limit. A body whose media type is not JSON (forms,
-  multipart, BentoML's pickle format, ...) is a 415: the service reads JSON only.
+  multipart, BentoML's pickle format, ...) is a 415, and a body that is not JSON a 400:
+  the service reads JSON only.
 
 :class:`RedactValidationErrors` keeps the payloads of rejected requests out of the server
 log: BentoML logs a rejected request with its pydantic traceback, whose text quotes the
@@ -118,6 +119,25 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+def json_problem(body: bytes) -> str | None:
+    """Why ``body`` is not a JSON document (UTF-8, nested at most ~1,000 deep), or None.
+
+    BentoML answers some unparseable bodies with a 500 (a list input's parser fails
+    outside pydantic), so the syntax is checked here, once, before the body reaches it.
+    """
+    if not body.strip():
+        return "empty body"
+    try:
+        json.loads(body)
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text ({e.reason} at byte {e.start})"
+    except json.JSONDecodeError as e:
+        return f"{e.msg} at line {e.lineno} column {e.colno}"
+    except RecursionError:
+        return "nested too deeply"
+    return None
+
+
 class ApiKeyMiddleware:
     """401 for requests without the right API key (when a key is configured)."""
 
@@ -196,6 +216,9 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        problem = json_problem(body)
+        if problem is not None:
+            return await _reply(send, 400, {"error": f"the body is not valid JSON: {problem}", "detail": [{"loc": ["body"], "msg": problem, "type": "json_invalid"}]})
         sent = False
 
         async def replay() -> Message:

@@ -86,3 +86,28 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 def exe(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
+
+
+@contextlib.contextmanager
+def bentoml_server(
+    model_tag: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90.0
+) -> Any:
+    """A real ``bentoml serve`` of the service on a free loopback port; yields its base URL.
+
+    Its output goes to ``log`` (the service's log, for tests that read it); it is stopped on exit.
+    """
+    import os
+
+    port = free_port()
+    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "LEADSCORE_BENTO_MODEL": model_tag, **(env or {})}
+    cmd = [exe("bentoml"), "serve", "serving.service:LeadScoring", "--host", "127.0.0.1", "--port", str(port)]
+    repo = Path(__file__).resolve().parent.parent
+    full_env["PYTHONPATH"] = f"{repo}{os.pathsep}{full_env.get('PYTHONPATH', '')}"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base + "/readyz", proc, timeout)
+            yield base
+        finally:
+            stop(proc)
