@@ -78,6 +78,7 @@ class Phase:
             "p50_ms": float(np.percentile(lat[ok], 50)) if ok.any() else None,
             "p99_ms": float(np.percentile(lat[ok], 99)) if ok.any() else None,
             "p99_all_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+            "statuses": {int(k): int(v) for k, v in zip(*np.unique(st, return_counts=True), strict=True)},
         }
 
 
@@ -123,6 +124,7 @@ class Client:
     async def post_once(self) -> int:
         """Status of one request; 0 if it failed, -1 if the connection was closed before any answer."""
         conn = None
+        head = b""
         try:
             conn = await self.connection()
             reader, writer = conn
@@ -147,12 +149,12 @@ class Client:
             self.release(conn)
             conn = None
             return status
-        except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
             if conn is not None:
                 conn[1].close()
                 self.release(None)
-            if isinstance(e, asyncio.IncompleteReadError) and not e.partial:
-                return -1
+            if not head and not (isinstance(e, asyncio.IncompleteReadError) and e.partial):
+                return -1  # nothing came back: the connection was dead before this request
             return 0
 
     async def close(self) -> None:
