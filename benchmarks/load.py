@@ -49,6 +49,8 @@ from serving_helpers import exe, free_port, payload, stop, wait_ready  # noqa: E
 P99_TARGET_MS = 25.0
 SHED_STATUSES = (429, 503)
 MAX_CONNECTIONS = 512
+MAX_IDLE = 64  # kept-alive connections beyond this are closed when released (like httpx's pool)
+KEEPALIVE_EXPIRY = 4.0  # seconds; uvicorn closes idle connections after 5
 
 
 def log(message: str) -> None:
@@ -88,13 +90,19 @@ class Client:
     def __init__(self, host: str, port: int, request: bytes) -> None:
         self.host, self.port, self.request = host, port, request
         self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+        self.idle_since: dict[asyncio.StreamWriter, float] = {}
         self.open = 0
         self.freed = asyncio.Event()
 
     async def connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while True:
-            if self.idle:
-                return self.idle.pop()
+            while self.idle:
+                conn = self.idle.pop()
+                # Like any pooling client: no reuse of a connection the server may have closed.
+                if time.monotonic() - self.idle_since.pop(conn[1]) < KEEPALIVE_EXPIRY:
+                    return conn
+                conn[1].close()
+                self.open -= 1
             if self.open < MAX_CONNECTIONS:
                 self.open += 1
                 try:
@@ -106,10 +114,14 @@ class Client:
             await self.freed.wait()
 
     def release(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+        if conn is not None and len(self.idle) >= MAX_IDLE:
+            conn[1].close()
+            conn = None
         if conn is None:
             self.open -= 1
         else:
             self.idle.append(conn)
+            self.idle_since[conn[1]] = time.monotonic()
         self.freed.set()
 
     async def post(self) -> int:

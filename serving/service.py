@@ -11,7 +11,7 @@ name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
 
 Limits (read when the service is loaded): BentoML's traffic limits shed load instead of
 queueing it without bound — at most ``LEADSCORE_MAX_CONCURRENCY`` requests in flight
-(default 32; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
+(default 16; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
 10; a 504 after that). The API key and the request size limit: :mod:`serving.security`.
 A missing, corrupt or inconsistent model, or an unusable security setting, stops
 ``bentoml serve`` before any worker starts, with one line saying why.
@@ -23,6 +23,7 @@ payloads, the access log off (BentoML's metrics still count every request).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from pathlib import Path
@@ -50,7 +51,7 @@ DEFAULT_MAX_BATCH = 1000
 HARD_MAX_BATCH = 100_000
 TRAFFIC = {
     "timeout": float(os.environ.get("LEADSCORE_TIMEOUT", "10")),
-    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "32")),
+    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "16")),
 }
 
 
@@ -64,6 +65,17 @@ def bundle_dir(model_path: str | Path) -> Path:
     if found is None:
         raise FileNotFoundError(f"no leadscore bundle (bundle.json) inside the BentoML model at {root}")
     return found.parent
+
+
+async def yield_to_arrivals() -> None:
+    """Let the event loop read requests that have arrived before this one is scored.
+
+    Scoring is CPU work that never awaits: without this pause each request would run to
+    its end before the server even reads the next, so BentoML's concurrency limit would
+    never see more than one in flight and an overload would queue, unbounded, in the
+    sockets. With it, requests beyond ``max_concurrency`` are shed with a 429 at once.
+    """
+    await asyncio.sleep(0)
 
 
 async def _model_endpoint(request: Request) -> Response:
@@ -125,6 +137,7 @@ class LeadScoring:
     @bentoml.api(route="/score")
     async def score(self, lead: Lead, /) -> ScoreResponse:
         """Score one lead: probabilities, score, grade, action, sub-scores and reasons."""
+        await yield_to_arrivals()
         return ScoreResponse.model_validate(self.scorer.score(lead))
 
     @bentoml.api(route="/score_batch")
@@ -132,6 +145,7 @@ class LeadScoring:
         self, leads: Annotated[list[Lead], Field(max_length=HARD_MAX_BATCH)], /
     ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
         """Score many leads; the answers are in input order. At most ``LEADSCORE_MAX_BATCH`` leads."""
+        await yield_to_arrivals()
         if len(leads) > self.max_batch:
             return JSONResponse(  # type: ignore[return-value]
                 {

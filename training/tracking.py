@@ -28,6 +28,18 @@ def configure(experiment: str) -> str:
     return uri
 
 
+def unreachable(error: BaseException) -> str | None:
+    """A clear message if ``error`` (or its cause) is the tracking server not answering."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen)
+        if text.startswith("API request to") or type(seen).__name__ in ("ConnectionError", "MaxRetryError", "NewConnectionError"):
+            uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+            return f"the MLflow tracking server at {uri} is unreachable ({type(seen).__name__}); nothing was promoted: {text[:300]}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def metric_dict(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
