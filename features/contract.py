@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 TIME_DTYPE = "datetime64[us]"
+MAX_TEXT_CHARS = 10_000  # a longer cell is a mistake (a file pasted into a field), not a value
+NON_NEGATIVE = frozenset({"company_size", "acquisition_cost", "deal_value"})  # counts and money
 MIN_TIME = pd.Timestamp("1970-01-01")
 MAX_TIME = pd.Timestamp("2100-01-01")
 
@@ -38,6 +40,7 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     unique: tuple[str, ...] = ()
+    distinct_rows: bool = False  # the same row twice is a double-sent record, not data
 
     @property
     def required(self) -> list[str]:
@@ -72,6 +75,7 @@ EVENTS = TableSchema(
         Column("device_type", "str"),
         Column("properties", "str", description="page or content, free text"),
     ),
+    distinct_rows=True,
 )
 IDENTITIES = TableSchema(
     "identities",
@@ -141,7 +145,7 @@ class ContractError(UserError):
         super().__init__(msg)
 
 
-def _offending(table: str, column: str, problem: str, mask: np.ndarray, values: pd.Series) -> None:
+def _offending(table: str, column: str | None, problem: str, mask: np.ndarray, values: pd.Series) -> None:
     """Raise for rows where ``mask`` is true (shown 1-based: the n-th data row of the file)."""
     idx = np.flatnonzero(mask)
     if len(idx):
@@ -256,10 +260,14 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
         present = raw.notna().to_numpy()
         if col.kind == "str":
             conv = _as_text(raw)
+            too_long = (conv.str.len() > MAX_TEXT_CHARS).fillna(False).to_numpy(dtype=bool)
+            _offending(name, col.name, f"text longer than {MAX_TEXT_CHARS:,} characters", too_long, conv)
         elif col.kind == "float":
             conv = pd.to_numeric(raw, errors="coerce").astype("float64")
             _offending(name, col.name, "wrong type: expected a number", present & conv.isna().to_numpy(), raw)
             _offending(name, col.name, "not a finite number", ~np.isfinite(conv.fillna(0).to_numpy()), raw)
+            if col.name in NON_NEGATIVE:
+                _offending(name, col.name, "negative value (a count or an amount)", (conv < 0).to_numpy(), raw)
         else:
             conv = parse_times(raw, name, col.name)
         if col.required:
@@ -272,6 +280,10 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
     for key in schema.unique:
         dup = out[key].duplicated(keep=False).to_numpy()
         _offending(name, key, f"duplicate {key}", dup, out[key])
+    if schema.distinct_rows and len(out):
+        cols = [c.name for c in schema.columns]
+        dup = out.duplicated(subset=cols, keep="first").to_numpy()
+        _offending(name, None, f"duplicated rows (the same {', '.join(cols)}); remove the repeats", dup, out[cols[0]])
     return out
 
 

@@ -93,8 +93,8 @@ class TrainConfig(Strict):
     split: SplitConfig = SplitConfig()
     gate: GateConfig = GateConfig()
     grades: GradeConfig = GradeConfig()
-    experiment: str = "lead-scoring"
-    registered_model: str = "lead-scoring"
+    experiment: str = Field("lead-scoring", min_length=1, max_length=250)
+    registered_model: str = Field("lead-scoring", min_length=1, max_length=250)
     max_train_rows: int | None = Field(None, ge=1000, description="Subsample training snapshots (for quick runs).")
 
     def flat_params(self) -> dict[str, Any]:
@@ -126,6 +126,10 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: nested too deeply to be a training config") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping of keys at the top level")
         data = loaded or {}
