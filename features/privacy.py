@@ -28,19 +28,29 @@ SALT_FILE_ENV = "LEADSCORE_HASH_SALT_FILE"
 PREFIX = "h1:"
 
 
-def salt_from(environ: MutableMapping[str, str]) -> bytes | None:
-    """The configured salt, or None if none is configured."""
-    value = environ.get(SALT_ENV, "")
-    path = environ.get(SALT_FILE_ENV, "").strip()
+def secret_setting(environ: MutableMapping[str, str], name: str, file_name: str, what: str) -> str | None:
+    """A secret given in ``environ[name]`` or as the first line of the file ``environ[file_name]``.
+
+    None if neither is set; :class:`UserError` if both are, or the file is unreadable or empty.
+    """
+    value = environ.get(name, "")
+    path = environ.get(file_name, "").strip()
     if value and path:
-        raise UserError(f"set only one of {SALT_ENV} and {SALT_FILE_ENV}")
+        raise UserError(f"set only one of {name} and {file_name}")
     if path:
         try:
-            value = Path(path).read_text(encoding="utf-8").strip()
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{SALT_FILE_ENV}: cannot read {path}: {e}") from None
-        if not value:
-            raise UserError(f"{SALT_FILE_ENV}: the salt file {path} is empty")
+            raise UserError(f"{file_name}: cannot read the {what} file {path}: {e}") from None
+        value = lines[0] if lines else ""
+        if not value.strip():
+            raise UserError(f"{file_name}: the {what} file {path} is empty")
+    return value.strip() or None
+
+
+def salt_from(environ: MutableMapping[str, str]) -> bytes | None:
+    """The configured salt, or None if none is configured."""
+    value = secret_setting(environ, SALT_ENV, SALT_FILE_ENV, "salt")
     return value.encode() if value else None
 
 

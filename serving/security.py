@@ -26,10 +26,10 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from features.contract import UserError
+from features.privacy import secret_setting
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,22 +56,11 @@ class SecurityConfigError(UserError):
 def api_key(environ: MutableMapping[str, str] | None = None) -> str | None:
     """The configured API key, or None when authentication is off."""
     env = os.environ if environ is None else environ
-    key_file = env.get(API_KEY_FILE_ENV, "").strip()
-    key = env.get(API_KEY_ENV, "")
-    if key_file and key:
-        raise SecurityConfigError(f"set only one of {API_KEY_ENV} and {API_KEY_FILE_ENV}")
-    if key_file:
-        try:
-            lines = Path(key_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise SecurityConfigError(f"{API_KEY_FILE_ENV}: cannot read the key file {key_file}: {e}") from None
-        key = lines[0] if lines else ""
-        if not key.strip():
-            raise SecurityConfigError(f"{API_KEY_FILE_ENV}: the key file {key_file} is empty")
-    key = key.strip()
-    if not key:
-        return None
-    if len(key) < MIN_KEY_LENGTH:
+    try:
+        key = secret_setting(env, API_KEY_ENV, API_KEY_FILE_ENV, "key")
+    except UserError as e:
+        raise SecurityConfigError(str(e)) from None
+    if key is not None and len(key) < MIN_KEY_LENGTH:
         raise SecurityConfigError(f"the API key must be at least {MIN_KEY_LENGTH} characters long")
     return key
 

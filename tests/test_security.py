@@ -66,6 +66,22 @@ def test_api_key_settings(tmp_path: Path) -> None:
         security.api_key({"LEADSCORE_API_KEY_FILE": str(tmp_path / "empty")})
 
 
+def test_identity_key_hashes(tmp_path: Path) -> None:
+    from features.privacy import hash_key, hash_keys, salt_from
+
+    salt_file = tmp_path / "salt"
+    salt_file.write_text("s3cret\n")
+    salt = salt_from({"LEADSCORE_HASH_SALT_FILE": str(salt_file)})
+    assert salt == b"s3cret" == salt_from({"LEADSCORE_HASH_SALT": "s3cret"})
+    assert salt_from({}) is None
+    a = hash_key("Jane.Doe@Example.com ", salt)
+    assert a == hash_key("jane.doe@example.com", salt) != hash_key("jane.doe@example.com", b"other")
+    assert a.startswith("h1:") and "jane" not in a
+    assert hmac.compare_digest(a[3:], hmac.new(b"s3cret", b"jane.doe@example.com", "sha256").hexdigest())
+    hashed = hash_keys(pd.Series(["L1", None, "L1", "L2"]), salt)
+    assert hashed[0] == hashed[2] == hash_key("L1", salt) and hashed[1] is None and hashed[3] != hashed[0]
+
+
 # --- the API key ----------------------------------------------------------------------------
 
 
