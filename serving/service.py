@@ -11,7 +11,7 @@ name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
 
 Limits (read when the service is loaded): BentoML's traffic limits shed load instead of
 queueing it without bound — at most ``LEADSCORE_MAX_CONCURRENCY`` requests in flight
-(default 16; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
+(default 48; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
 10; a 504 after that). The API key and the request size limit: :mod:`serving.security`.
 A missing, corrupt or inconsistent model, or an unusable security setting, stops
 ``bentoml serve`` before any worker starts, with one line saying why.
@@ -51,7 +51,7 @@ DEFAULT_MAX_BATCH = 1000
 HARD_MAX_BATCH = 100_000
 TRAFFIC = {
     "timeout": float(os.environ.get("LEADSCORE_TIMEOUT", "10")),
-    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "16")),
+    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "48")),
 }
 
 
