@@ -40,7 +40,7 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     unique: tuple[str, ...] = ()
-    distinct_rows: bool = False  # the same row twice is a double-sent record, not data
+    distinct_rows: bool = False  # in a file, the same row twice is a double export, not data
 
     @property
     def required(self) -> list[str]:
@@ -232,6 +232,7 @@ def load_tables(directory: str | Path, required: Sequence[str] = ("leads",)) -> 
             frames[name] = empty_table(schema)
             continue
         frames[name] = coerce_table(read_table(path, name), schema, allow_empty=False)
+        check_distinct_rows(frames[name], schema)
     tables = Tables(**frames)
     check_relations(tables)
     return tables
@@ -280,11 +281,15 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
     for key in schema.unique:
         dup = out[key].duplicated(keep=False).to_numpy()
         _offending(name, key, f"duplicate {key}", dup, out[key])
-    if schema.distinct_rows and len(out):
-        cols = [c.name for c in schema.columns]
-        dup = out.duplicated(subset=cols, keep="first").to_numpy()
-        _offending(name, None, f"duplicated rows (the same {', '.join(cols)}); remove the repeats", dup, out[cols[0]])
     return out
+
+
+def check_distinct_rows(df: pd.DataFrame, schema: TableSchema) -> None:
+    """A file that repeats a row (a double export of the same event) is refused."""
+    if schema.distinct_rows and len(df):
+        cols = [c.name for c in schema.columns]
+        dup = df.duplicated(subset=cols, keep="first").to_numpy()
+        _offending(schema.name, None, f"duplicated rows (the same {', '.join(cols)}); remove the repeats", dup, df[cols[0]])
 
 
 def _as_text(raw: pd.Series) -> pd.Series:

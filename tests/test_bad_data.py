@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,16 +130,10 @@ def test_bad_config_override(clean_data: Path, tmp_path: Path, monkeypatch: pyte
 # --- API requests ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api(bento_model: str) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
-    from serving.service import LeadScoring
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_MAX_BATCH", "1000")
-        with TestClient(LeadScoring.to_asgi()) as c:
-            yield c
+@pytest.fixture()
+def api(client: Any) -> Any:
+    """The service through its ASGI app (conftest's ``client``: at most 50 leads a batch)."""
+    return client
 
 
 def _json(encoding: str = "utf-8", **changes: Any) -> bytes:
@@ -185,5 +179,5 @@ def test_batch_of_100000_leads_is_refused(api: Any) -> None:
     body = json.dumps([lead] * 100_000).encode()
     r = api.post("/score_batch", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text[:300]
-    assert "at most 1000" in r.json()["error"] and r.json()["detail"][0]["loc"] == ["body"]
+    assert "at most 50 " in r.json()["error"] and r.json()["detail"][0]["loc"] == ["body"]
     assert api.post("/score_batch", json=[example_request()] * 3).status_code == 200

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import exe, free_port, stop, wait_ready
+from serving_helpers import bentoml_server, exe, free_port, stop, wait_ready
 
 from serving import security
 from serving.schemas import example_request
@@ -30,17 +30,14 @@ KEY = "test-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def secured(bento_model: str) -> Iterator[Any]:
-    """The service's ASGI app with an API key and a 64 KiB request limit."""
-    from starlette.testclient import TestClient
+def secured(world: dict[str, Any], bento_model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real ``bentoml serve`` with an API key and a 64 KiB request limit, and a client."""
+    import httpx
 
-    from serving.service import LeadScoring
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_API_KEY", KEY)
-        mp.setenv("LEADSCORE_MAX_REQUEST_BYTES", str(64 * 1024))
-        with TestClient(LeadScoring.to_asgi()) as c:
-            yield c
+    env = {"LEADSCORE_API_KEY": KEY, "LEADSCORE_MAX_REQUEST_BYTES": str(64 * 1024)}
+    log = tmp_path_factory.mktemp("secured") / "service.log"
+    with bentoml_server(bento_model, world["root"], log, env) as base, httpx.Client(base_url=base, timeout=30) as http:
+        yield http
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -100,7 +97,7 @@ def test_protected_endpoints_need_the_key(secured: Any, method: str, path: str) 
 
 
 def test_health_and_docs_stay_open(secured: Any) -> None:
-    for path in ("/livez", "/readyz", "/docs.json"):  # /metrics: on the real server, below
+    for path in ("/livez", "/readyz", "/metrics", "/docs.json"):
         assert secured.get(path).status_code == 200, path
     spec = secured.get("/docs.json").json()
     assert spec["paths"]["/score"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
@@ -108,7 +105,10 @@ def test_health_and_docs_stay_open(secured: Any) -> None:
     assert {"401", "413", "415", "429"} <= set(spec["paths"]["/score"]["post"]["responses"])
 
 
-def test_key_comparison_is_constant_time(secured: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.testclient import TestClient
+
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
 
@@ -117,8 +117,11 @@ def test_key_comparison_is_constant_time(secured: Any, monkeypatch: pytest.Monke
         return real(a, b)
 
     monkeypatch.setattr(security.hmac, "compare_digest", spy)
-    assert secured.post("/score", json=example_request(), headers={"X-API-Key": "x" * 30}).status_code == 401
-    assert calls == [(b"x" * 30, KEY.encode())]
+    app = security.ApiKeyMiddleware(PlainTextResponse("scored"), key=KEY)  # type: ignore[arg-type]
+    c = TestClient(app)  # no lifespan: the inner app is a bare response
+    assert c.post("/score", headers={"X-API-Key": "x" * 30}).status_code == 401
+    assert c.post("/score", headers={"Authorization": f"Bearer {KEY}"}).text == "scored"
+    assert calls == [(b"x" * 30, KEY.encode()), (KEY.encode(), KEY.encode())]
 
 
 # --- request limits ---------------------------------------------------------------------------
@@ -290,9 +293,12 @@ def test_personal_data_reaches_no_store_and_no_log(tmp_path: Path) -> None:
     assert leaks(tmp_path / "data-in")  # the search does find what was planted
 
     # Identity keys are stored hashed with the configured salt: the run's snapshot manifest.
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    run_id = mlflow.search_runs(experiment_names=["lead-scoring"], filter_string="tags.`leadscore.role` = 'model'").iloc[0]["run_id"]
-    manifest = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/snapshots.parquet", dst_path=str(tmp_path / "dl")))
+    uri = env["MLFLOW_TRACKING_URI"]  # not set globally: later tests use the session's store
+    tracking = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = tracking.get_experiment_by_name("lead-scoring")
+    run_id = tracking.search_runs([experiment.experiment_id], "tags.`leadscore.role` = 'model'")[0].info.run_id
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/snapshots.parquet", dst_path=str(tmp_path / "dl"), tracking_uri=uri)
+    manifest = pd.read_parquet(path)
     lead_ids = tables.leads["lead_id"].astype(str)
     assert set(manifest["lead_key"]) <= {hash_key(v, salt.encode()) for v in lead_ids}
     assert not set(manifest["lead_key"]) & set(lead_ids)

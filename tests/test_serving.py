@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,6 @@ import pytest
 from serving_helpers import exe, free_port, stop, wait_ready
 
 from serving.schemas import Lead, example_request
-
-
-@pytest.fixture(scope="session")
-def client(world: dict[str, Any], bento_model: str) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
-    from serving.service import LeadScoring
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_MAX_BATCH", "50")
-        # The class-level BentoModel resolves "lead-scoring:latest": the model just imported.
-        with TestClient(LeadScoring.to_asgi()) as c:
-            yield c
-
 
 # --- the attribution --------------------------------------------------------------------
 
