@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from serving_helpers import exe, free_port, stop, wait_ready  # noqa: E402
+from serving_helpers import exe, free_port, payload, stop, wait_ready  # noqa: E402
 
 BARE_APP = '''
 import os
@@ -65,27 +64,6 @@ async def ready(request: Request) -> Response:
 
 app = Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready)])
 '''
-
-
-def payload(n_events: int = 20) -> dict[str, Any]:
-    from serving.schemas import example_request
-
-    req = example_request()
-    base = datetime(2024, 4, 10, 9, 0)
-    kinds = ["page_view", "email_open", "pricing_page_view", "email_click", "content_download",
-             "webinar_registered", "page_view", "demo_request", "page_view", "webinar_attended"]
-    req["events"] = [
-        {
-            "timestamp": (base + timedelta(hours=19 * i)).isoformat(),
-            "event_type": kinds[i % len(kinds)],
-            "identifier": "ck_example" if i % 3 else "jane.doe@northwind-analytics.com",
-            "channel": "email" if "email" in kinds[i % len(kinds)] else "web",
-            "device_type": "desktop",
-            "properties": "/page",
-        }
-        for i in range(n_events)
-    ]
-    return req
 
 
 async def drive(url: str, body: bytes, concurrency: int, n: int, seconds: float) -> dict[str, float]:

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 TIME_DTYPE = "datetime64[us]"
+MAX_TEXT_CHARS = 10_000  # a longer cell is a mistake (a file pasted into a field), not a value
+NON_NEGATIVE = frozenset({"company_size", "acquisition_cost", "deal_value"})  # counts and money
 MIN_TIME = pd.Timestamp("1970-01-01")
 MAX_TIME = pd.Timestamp("2100-01-01")
 
@@ -38,6 +40,7 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     unique: tuple[str, ...] = ()
+    distinct_rows: bool = False  # in a file, the same row twice is a double export, not data
 
     @property
     def required(self) -> list[str]:
@@ -72,6 +75,7 @@ EVENTS = TableSchema(
         Column("device_type", "str"),
         Column("properties", "str", description="page or content, free text"),
     ),
+    distinct_rows=True,
 )
 IDENTITIES = TableSchema(
     "identities",
@@ -141,7 +145,7 @@ class ContractError(UserError):
         super().__init__(msg)
 
 
-def _offending(table: str, column: str, problem: str, mask: np.ndarray, values: pd.Series) -> None:
+def _offending(table: str, column: str | None, problem: str, mask: np.ndarray, values: pd.Series) -> None:
     """Raise for rows where ``mask`` is true (shown 1-based: the n-th data row of the file)."""
     idx = np.flatnonzero(mask)
     if len(idx):
@@ -228,6 +232,7 @@ def load_tables(directory: str | Path, required: Sequence[str] = ("leads",)) -> 
             frames[name] = empty_table(schema)
             continue
         frames[name] = coerce_table(read_table(path, name), schema, allow_empty=False)
+        check_distinct_rows(frames[name], schema)
     tables = Tables(**frames)
     check_relations(tables)
     return tables
@@ -256,10 +261,14 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
         present = raw.notna().to_numpy()
         if col.kind == "str":
             conv = _as_text(raw)
+            too_long = (conv.str.len() > MAX_TEXT_CHARS).fillna(False).to_numpy(dtype=bool)
+            _offending(name, col.name, f"text longer than {MAX_TEXT_CHARS:,} characters", too_long, conv)
         elif col.kind == "float":
             conv = pd.to_numeric(raw, errors="coerce").astype("float64")
             _offending(name, col.name, "wrong type: expected a number", present & conv.isna().to_numpy(), raw)
             _offending(name, col.name, "not a finite number", ~np.isfinite(conv.fillna(0).to_numpy()), raw)
+            if col.name in NON_NEGATIVE:
+                _offending(name, col.name, "negative value (a count or an amount)", (conv < 0).to_numpy(), raw)
         else:
             conv = parse_times(raw, name, col.name)
         if col.required:
@@ -273,6 +282,14 @@ def coerce_table(df: pd.DataFrame, schema: TableSchema, allow_empty: bool = True
         dup = out[key].duplicated(keep=False).to_numpy()
         _offending(name, key, f"duplicate {key}", dup, out[key])
     return out
+
+
+def check_distinct_rows(df: pd.DataFrame, schema: TableSchema) -> None:
+    """A file that repeats a row (a double export of the same event) is refused."""
+    if schema.distinct_rows and len(df):
+        cols = [c.name for c in schema.columns]
+        dup = df.duplicated(subset=cols, keep="first").to_numpy()
+        _offending(schema.name, None, f"duplicated rows (the same {', '.join(cols)}); remove the repeats", dup, df[cols[0]])
 
 
 def _as_text(raw: pd.Series) -> pd.Series:

@@ -43,6 +43,10 @@ def clean_errors(func: F) -> F:
         except (UserError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
             raise UsageFailure(str(e)) from None
         except Exception as e:
+            from training.tracking import unreachable
+
+            if (message := unreachable(e)) is not None:
+                raise UsageFailure(message) from None
             mlflow_exc = sys.modules.get("mlflow.exceptions")  # only if MLflow was used
             known = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
             if mlflow_exc is not None and isinstance(e, mlflow_exc.MlflowException) and e.error_code in known:

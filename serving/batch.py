@@ -9,6 +9,7 @@ with ``reasons`` the same sub-scores and reasons (as JSON text columns).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,10 +83,15 @@ def score_directory(
         raise UserError(f"--out must end in .parquet or .csv, got {out_file.name!r}")
     if not out_file.parent.exists():
         raise UserError(f"output directory does not exist: {out_file.parent}")
+    if not os.access(out_file.parent, os.W_OK):  # before minutes of scoring, not after
+        raise UserError(f"output directory is not writable: {out_file.parent}")
     t0 = time.perf_counter()
     frame = score_tables(bundle, tables, reasons=reasons, progress=progress)
     t1 = time.perf_counter()
-    write_frame(frame, out_file)  # written to a temporary name, then renamed
+    try:
+        write_frame(frame, out_file)  # written to a temporary name, then renamed
+    except OSError as e:  # disk full, file too large, read-only: the temporary file is gone
+        raise UserError(f"cannot write {out_file}: {e.strerror or e}; nothing was written") from None
     t2 = time.perf_counter()
     return {
         "out": str(out_file),

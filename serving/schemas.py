@@ -31,6 +31,16 @@ def _iso_time(value: Any) -> Any:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2100, 1, 1)  # the data contract's range (features.contract)
+
+
+def _time_in_range(value: datetime | None) -> datetime | None:
+    """Timestamps before 1970 or from 2100 on are typos or placeholders, not data."""
+    if value is not None and not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+        raise ValueError(f"timestamp outside {EARLIEST.year}–{LATEST.year - 1}")
+    return value
+
 
 class Event(BaseModel):
     """One behavioural event of the lead (already attributed to this person)."""
@@ -50,12 +60,13 @@ class Event(BaseModel):
     properties: str | None = Field(None, max_length=MAX_TEXT, description="Page or content.", examples=["/pricing"])
 
     _parse_times = field_validator("timestamp", mode="before")(_iso_time)
+    _check_times = field_validator("timestamp")(_time_in_range)
 
 
 class Lead(BaseModel):
     """A lead's attributes and its recent events."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     lead_id: str = Field(min_length=1, max_length=200, description="Your id of the lead.", examples=["L-000123"])
     created_at: datetime = Field(description="When the lead was created.", examples=["2024-05-01T09:30:00Z"])
@@ -73,6 +84,7 @@ class Lead(BaseModel):
     as_of: datetime | None = Field(None, description="Score as of this time (default: now). Only earlier events count.")
 
     _parse_times = field_validator("created_at", "as_of", mode="before")(_iso_time)
+    _check_times = field_validator("created_at", "as_of")(_time_in_range)
 
 
 class Reason(BaseModel):
@@ -117,7 +129,7 @@ TARGET_DESCRIPTIONS = {
 class _ByoLeadBase(BaseModel):
     """A lead of a bring-your-own-data model: the attributes its config declares."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
 
     lead_id: str = Field("", max_length=200, description="Your id of the lead (echoed in the answer).", examples=["L-000123"])
 
@@ -168,6 +180,7 @@ def _byo_models(schema_json: str) -> tuple[type[BaseModel], type[BaseModel]]:
     times = [n for n in ("created_at", "as_of") if n in fields]
     if times:
         validators["_parse_times"] = field_validator(*times, mode="before")(_iso_time)
+        validators["_check_times"] = field_validator(*times)(_time_in_range)
     lead = create_model("Lead", __base__=_ByoLeadBase, __validators__=validators, **fields)  # type: ignore[call-overload]
     primary = "qualification" if "qualification" in schema.targets else schema.targets[0]
     base = ScoreResponse.model_fields

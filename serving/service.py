@@ -9,6 +9,13 @@ model: the BentoML model tag in ``LEADSCORE_BENTO_MODEL`` (default
 ``lead-scoring:latest``); ``leadscore serve`` imports the registry's champion under that
 name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
 
+Limits (read when the service is loaded): BentoML's traffic limits shed load instead of
+queueing it without bound — at most ``LEADSCORE_MAX_CONCURRENCY`` requests in flight
+(default 48; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
+10; a 504 after that). The API key and the request size limit: :mod:`serving.security`.
+A missing, corrupt or inconsistent model, or an unusable security setting, stops
+``bentoml serve`` before any worker starts, with one line saying why.
+
 The request path is kept short: ``async`` endpoints (the scoring is CPU work of well
 under a millisecond, cheaper than a hop to a worker thread), no per-request logging of
 payloads, the access log off (BentoML's metrics still count every request).
@@ -16,6 +23,8 @@ payloads, the access log off (BentoML's metrics still count every request).
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import os
 from pathlib import Path
@@ -29,11 +38,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from serving.openapi import ErrorShapeMiddleware, OpenAPIMiddleware
 from serving.schemas import Lead, ModelInfo, ScoreResponse, request_models
+from serving.security import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    check_settings,
+    install_log_redaction,
+)
 
 MODEL_TAG = os.environ.get("LEADSCORE_BENTO_MODEL", "lead-scoring:latest")
 DEFAULT_MAX_BATCH = 1000
 HARD_MAX_BATCH = 100_000
+TRAFFIC = {
+    "timeout": float(os.environ.get("LEADSCORE_TIMEOUT", "10")),
+    "max_concurrency": int(os.environ.get("LEADSCORE_MAX_CONCURRENCY", "48")),
+}
 
 
 def bundle_dir(model_path: str | Path) -> Path:
@@ -63,6 +83,17 @@ def _api_models() -> tuple[type[BaseModel], type[BaseModel]]:
         return Lead, ScoreResponse
 
 
+async def yield_to_arrivals() -> None:
+    """Let the event loop read requests that have arrived before this one is scored.
+
+    Scoring is CPU work that never awaits: without this pause each request would run to
+    its end before the server even reads the next, so BentoML's concurrency limit would
+    never see more than one in flight and an overload would queue, unbounded, in the
+    sockets. With it, requests beyond ``max_concurrency`` are shed with a 429 at once.
+    """
+    await asyncio.sleep(0)
+
+
 async def _model_endpoint(request: Request) -> Response:
     service = bentoml.get_current_service()
     return Response(service.info_json, media_type="application/json")
@@ -77,7 +108,7 @@ model_app = Starlette(routes=[Route("/model", _model_endpoint, methods=["GET"])]
 @bentoml.asgi_app(model_app, path="/")
 @bentoml.service(
     name="leadscore",
-    traffic={"timeout": 10},
+    traffic=TRAFFIC,
     workers=1,
     logging={"access": {"enabled": False}},
 )
@@ -86,10 +117,23 @@ class LeadScoring:
 
     model = bentoml.models.BentoModel(MODEL_TAG)
 
+    @bentoml.on_deployment
+    def refuse_bad_model() -> None:
+        """Before any worker starts: a bad bundle or setting stops the server with one line."""
+        from features.contract import UserError
+        from training.bundle import ModelBundle
+
+        try:
+            check_settings()
+            ModelBundle.load(bundle_dir(bentoml.models.get(MODEL_TAG).path))
+        except (UserError, FileNotFoundError) as e:
+            raise SystemExit(f"leadscore: refusing to start: {e}") from None
+
     def __init__(self) -> None:
         from serving.scorer import Scorer
         from training.bundle import ModelBundle
 
+        install_log_redaction()
         self.ready = False
         self.max_batch = int(os.environ.get("LEADSCORE_MAX_BATCH", DEFAULT_MAX_BATCH))
         bundle = ModelBundle.load(bundle_dir(self.model.path))
@@ -99,6 +143,10 @@ class LeadScoring:
         self.scorer = Scorer(bundle)
         self.scorer.warm_up()
         self.info_json = ModelInfo.model_validate(bundle.describe()).model_dump_json().encode()
+        # Everything loaded so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise stall a request for ~100 ms now and then.
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     def __is_ready__(self) -> bool:
@@ -107,6 +155,7 @@ class LeadScoring:
     @bentoml.api(route="/score")
     async def score(self, lead: LeadRequest, /) -> LeadResponse:  # type: ignore[valid-type]
         """Score one lead: probabilities, score, grade, action, sub-scores and reasons."""
+        await yield_to_arrivals()
         return LeadResponse.model_validate(self.scorer.score(lead))
 
     @bentoml.api(route="/score_batch")
@@ -114,6 +163,7 @@ class LeadScoring:
         self, leads: Annotated[list[LeadRequest], Field(max_length=HARD_MAX_BATCH)], /  # type: ignore[valid-type]
     ) -> Annotated[list[LeadResponse], ContentType("application/json")]:  # type: ignore[valid-type]
         """Score many leads; the answers are in input order. At most ``LEADSCORE_MAX_BATCH`` leads."""
+        await yield_to_arrivals()
         if len(leads) > self.max_batch:
             return JSONResponse(  # type: ignore[return-value]
                 {
@@ -125,4 +175,6 @@ class LeadScoring:
         return [LeadResponse.model_validate(r) for r in self.scorer.score_many(leads)]
 
 
-
+# Outermost first: the key is checked before the body is read; errors get one shape.
+for _middleware in (OpenAPIMiddleware, ApiKeyMiddleware, BodyLimitMiddleware, ErrorShapeMiddleware):
+    LeadScoring.add_asgi_middleware(_middleware)  # type: ignore[attr-defined]

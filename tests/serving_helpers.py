@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,28 @@ def lead_request(tables: Tables, identity: IdentityMap, lead: int, as_of: pd.Tim
     cols = [c for c in EVENT_FIELDS if c in mine.columns]
     req["events"] = [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in mine[cols].itertuples(index=False)]
     req["as_of"] = pd.Timestamp(as_of).isoformat()
+    return req
+
+
+def payload(n_events: int = 20) -> dict[str, Any]:
+    """The benchmarks' request: the example lead with ``n_events`` events over three weeks."""
+    from serving.schemas import example_request
+
+    req = example_request()
+    base = datetime(2024, 4, 10, 9, 0)
+    kinds = ["page_view", "email_open", "pricing_page_view", "email_click", "content_download",
+             "webinar_registered", "page_view", "demo_request", "page_view", "webinar_attended"]
+    req["events"] = [
+        {
+            "timestamp": (base + timedelta(hours=19 * i)).isoformat(),
+            "event_type": kinds[i % len(kinds)],
+            "identifier": "ck_example" if i % 3 else "jane.doe@northwind-analytics.com",
+            "channel": "email" if "email" in kinds[i % len(kinds)] else "web",
+            "device_type": "desktop",
+            "properties": "/page",
+        }
+        for i in range(n_events)
+    ]
     return req
 
 
@@ -86,3 +109,28 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 def exe(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
+
+
+@contextlib.contextmanager
+def bentoml_server(
+    model_tag: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90.0
+) -> Any:
+    """A real ``bentoml serve`` of the service on a free loopback port; yields its base URL.
+
+    Its output goes to ``log`` (the service's log, for tests that read it); it is stopped on exit.
+    """
+    import os
+
+    port = free_port()
+    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "LEADSCORE_BENTO_MODEL": model_tag, **(env or {})}
+    cmd = [exe("bentoml"), "serve", "serving.service:LeadScoring", "--host", "127.0.0.1", "--port", str(port)]
+    repo = Path(__file__).resolve().parent.parent
+    full_env["PYTHONPATH"] = f"{repo}{os.pathsep}{full_env.get('PYTHONPATH', '')}"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base + "/readyz", proc, timeout)
+            yield base
+        finally:
+            stop(proc)

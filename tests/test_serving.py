@@ -1,7 +1,7 @@
 """Serving: the scorer as a plain object, the service through its ASGI app, a real server.
 
-One small model is trained and registered once per session (a temporary SQLite tracking
-store and BentoML home), and every layer is checked against it, including that HTTP,
+One small model is trained and registered once per session (``world`` in conftest.py: a
+temporary SQLite tracking store and BentoML home), and every layer is checked against it, including that HTTP,
 ``mlflow.pyfunc`` and ``leadscore score`` give the same probabilities for the same leads.
 """
 
@@ -10,82 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import exe, free_port, lead_request, stop, wait_ready
+from serving_helpers import exe, free_port, stop, wait_ready
 
 from serving.schemas import Lead, example_request
-
-N_LEADS = 3000
-N_CHECK = 25
-
-
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from features.contract import load_tables
-    from features.generate import generate, write_dataset
-    from features.identity import resolve_identities
-    from features.snapshots import observed_until
-    from training.config import load_config
-    from training.train import run
-
-    root = tmp_path_factory.mktemp("serving")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        mp.setenv("BENTOML_HOME", str(root / "bentoml"))
-        mp.setenv("BENTOML_DO_NOT_TRACK", "true")
-        mp.chdir(root)
-        tables, oracle = generate(N_LEADS, seed=11)
-        write_dataset(tables, oracle, root / "data")
-        config = load_config(None, {"lightgbm.max_rounds": 150})
-        summary = run(root / "data", config)
-        tables = load_tables(root / "data")
-        identity = resolve_identities(tables)
-        until = observed_until(tables)
-        n_events = tables.events["identifier"].value_counts()
-        rng = np.random.default_rng(3)
-        # Leads with many events first (they exercise the engagement features), then any.
-        busy = np.flatnonzero(tables.leads["lead_id"].map(n_events).fillna(0).to_numpy() > 3)
-        picks = np.unique(np.concatenate([rng.choice(busy, N_CHECK // 2, replace=False), rng.choice(N_LEADS, N_CHECK // 2, replace=False)]))
-        requests = [lead_request(tables, identity, int(i), until) for i in picks]
-        yield {"root": root, "summary": summary, "uri": summary["model_uri"], "version": summary["version"], "requests": requests, "tables": tables}
-
-
-@pytest.fixture(scope="session")
-def bundle(world: dict[str, Any]) -> Any:
-    from training.registry import load_bundle
-
-    return load_bundle(world["uri"])
-
-
-@pytest.fixture(scope="session")
-def bento_model(world: dict[str, Any]) -> str:
-    import bentoml
-
-    m = bentoml.mlflow.import_model(
-        "lead-scoring", world["uri"], labels={"registered_model": "lead-scoring", "registered_version": world["version"]}
-    )
-    return str(m.tag)
-
-
-@pytest.fixture(scope="session")
-def client(world: dict[str, Any], bento_model: str) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
-    from serving.service import LeadScoring
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_MAX_BATCH", "50")
-        # The class-level BentoModel resolves "lead-scoring:latest": the model just imported.
-        with TestClient(LeadScoring.to_asgi()) as c:
-            yield c
-
 
 # --- the attribution --------------------------------------------------------------------
 
@@ -238,7 +171,7 @@ def test_same_probabilities_through_http_pyfunc_and_batch(client: Any, world: di
     res = CliRunner().invoke(main, ["score", "--model", world["uri"], "--data", str(Path(world["root"]) / "data"), "--out", str(out)])
     assert res.exit_code == 0, res.output
     batch = pd.read_parquet(out).set_index("lead_id")
-    assert len(batch) == N_LEADS and set(batch["model_version"]) == {world["version"]}
+    assert len(batch) == len(world["tables"].leads) and set(batch["model_version"]) == {world["version"]}
     for h, p, q in zip(http, pyfunc, reqs, strict=True):
         assert h["lead_id"] == p["lead_id"] == q["lead_id"]
         for target in ("qualification", "acquisition"):
@@ -257,7 +190,7 @@ def test_batch_scoring_with_reasons_and_csv(world: dict[str, Any]) -> None:
     res = CliRunner().invoke(main, ["score", "--model", world["uri"], "--data", str(Path(world["root"]) / "data"), "--out", str(out), "--reasons"])
     assert res.exit_code == 0, res.output
     frame = pd.read_csv(out)
-    assert len(frame) == N_LEADS
+    assert len(frame) == len(world["tables"].leads)
     reasons = json.loads(frame["qualification_reasons"].iloc[0])
     assert set(reasons) == {"positive", "negative"}
     assert not list(out.parent.glob(".scores.csv*"))  # no temporary file left behind

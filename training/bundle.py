@@ -97,6 +97,8 @@ class ModelBundle:
             targets = {}
             for tname, spec in doc["targets"].items():
                 model_file = d / spec["model_file"]
+                if not model_file.is_file():  # before LightGBM, which prints its own "Fatal"
+                    raise BundleError(f"{model_file}: the LightGBM model file is missing")
                 try:
                     booster = lgb.Booster(model_file=str(model_file))
                 except lgb.basic.LightGBMError as e:

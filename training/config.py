@@ -116,8 +116,8 @@ class TrainConfig(Strict):
     data: DataConfig | None = Field(
         None, description="Bring your own data: where the files are and what the columns mean (see features/source.py)."
     )
-    experiment: str = "lead-scoring"
-    registered_model: str = "lead-scoring"
+    experiment: str = Field("lead-scoring", min_length=1, max_length=250)
+    registered_model: str = Field("lead-scoring", min_length=1, max_length=250)
     max_train_rows: int | None = Field(None, ge=1000, description="Subsample training snapshots (for quick runs).")
 
     @model_validator(mode="before")
@@ -172,6 +172,10 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: nested too deeply to be a training config") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping of keys at the top level")
         data = loaded or {}

@@ -29,6 +29,18 @@ def configure(experiment: str) -> str:
     return uri
 
 
+def unreachable(error: BaseException) -> str | None:
+    """A clear message if ``error`` (or its cause) is the tracking server not answering."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen)
+        if text.startswith("API request to") or type(seen).__name__ in ("ConnectionError", "MaxRetryError", "NewConnectionError"):
+            uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+            return f"the MLflow tracking server at {uri} is unreachable ({type(seen).__name__}); nothing was promoted: {text[:300]}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def metric_dict(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
@@ -81,6 +93,7 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
         frame, source=str(Path(data_dir).resolve()), name="training-snapshots", targets=LABEL_OF[config.targets[0]]
     )
     mlflow.log_input(dataset, context="training")
+    log_manifest(snaps, splits, config)
 
     # Baselines as nested runs with the same metric names: the MLflow UI compares them
     # with the model side by side.
@@ -91,6 +104,32 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
             for name in result.baseline_metrics:
                 mlflow.log_metrics(metric_dict(name, result.baseline_metrics[name][b]))
     log_plots(result, config)
+
+
+def log_manifest(snaps: Any, splits: dict[str, Any], config: TrainConfig) -> None:
+    """``data/snapshots.parquet``: which lead, as of when, in which period, with which labels.
+
+    Lead ids only as salted hashes (:mod:`features.privacy`): a run can be audited ("was
+    this lead in the training period?") without storing who the leads are.
+    """
+    import tempfile
+
+    import mlflow
+    import pandas as pd
+
+    from features.privacy import SALT_ENV, SALT_FILE_ENV, hash_keys
+
+    manifest = pd.DataFrame({"lead_key": hash_keys(snaps["lead_id"]), "as_of": snaps["as_of"].to_numpy()})
+    for name, sp in splits.items():
+        manifest[f"{name}_period"] = np.select([sp.train, sp.valid, sp.test], ["train", "validation", "test"], "unlabelled")
+    for t in config.targets:
+        manifest[LABEL_OF[t]] = snaps[LABEL_OF[t]].to_numpy()
+    configured = bool(os.environ.get(SALT_ENV) or os.environ.get(SALT_FILE_ENV))
+    mlflow.set_tag("leadscore.key_hash", "hmac-sha256, " + ("configured salt" if configured else "random salt of this run"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "snapshots.parquet"
+        manifest.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="data")
 
 
 def log_plots(result: Any, config: TrainConfig) -> None:
