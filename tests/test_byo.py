@@ -294,6 +294,7 @@ def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -
     assert r.returncode == 0, r.stderr[-3000:]
     batch = pd.read_csv(tmp_path / "s.csv").set_index("lead_id")
     assert "qualification_probability" not in batch.columns
+    assert set(batch["model_name"]) == {"crm-model"} and set(batch["model_version"].astype(str)) == {"1"}
 
     # The funnel report reads the data the model's config's way and breaks it down by the
     # declared categorical attributes.
@@ -322,6 +323,7 @@ def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -
     r = subprocess.run([sys_python(), "-c", code, json.dumps(requests)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     pyfunc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert pyfunc[0]["model"] == {"name": "crm-model", "version": "1"}
 
     port = free_port()
     proc = subprocess.Popen(

@@ -117,7 +117,7 @@ class ModelBundle:
                 score_quantiles=[float(q) for q in doc["score_quantiles"]],
                 grade_min_scores={k: float(v) for k, v in doc["grade_min_scores"].items()},
                 metadata=doc.get("metadata", {}),
-                name=name,
+                name=str(doc.get("metadata", {}).get("registered_model", name)) if name == "lead-scoring" else name,
                 version=version if version != "unregistered" else str(doc.get("metadata", {}).get("version", version)),
             )
         except BundleError:

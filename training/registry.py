@@ -34,6 +34,17 @@ def load_bundle(model_uri: str) -> ModelBundle:
 
     model = mlflow.pyfunc.load_model(model_uri)
     bundle: ModelBundle = model.unwrap_python_model().bundle
+    # A registry URI names the model; answers then carry that name and version.
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = alias_version(name, alias)
+        else:
+            name, _, version = ref.partition("/")
+        bundle.name = name
+        if version and version.isdigit():
+            bundle.version = version
     return bundle
 
 

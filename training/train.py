@@ -423,7 +423,8 @@ def run(
         tracking.log_training(result, tables, data_dir, config)
         expected = registry.next_version(config.registered_model)
         result.bundle.version = expected
-        result.bundle.metadata.update(version=expected, run_id=active.info.run_id)
+        result.bundle.name = config.registered_model
+        result.bundle.metadata.update(version=expected, run_id=active.info.run_id, registered_model=config.registered_model)
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = result.bundle.save(Path(tmp) / "bundle")
             model_info = tracking.log_bundle(bundle_dir, config.registered_model, result.bundle.pipeline)
