@@ -38,8 +38,8 @@ class LightGBMConfig(Strict):
     path_smooth: float = Field(50.0, ge=0, description="Shrinks leaf values towards their parent's.")
     cat_smooth: float = Field(50.0, ge=0)
     cat_l2: float = Field(30.0, ge=0)
-    min_data_per_group: int = Field(200, ge=1)
-    max_cat_threshold: int = Field(16, ge=1)
+    min_data_per_group: int = Field(100, ge=1)
+    max_cat_threshold: int = Field(32, ge=1)
     num_threads: int = Field(0, ge=0, description="0 means LightGBM's default (all cores).")
     refit_on_validation: bool = Field(
         True,

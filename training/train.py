@@ -247,7 +247,8 @@ def fit_target(
         # validation scores of the first booster carries over (the boosters are alike).
         both = tr | va
         dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True)
-        refit = lgb.train(params, dboth, num_boost_round=max(1, booster.current_iteration()))
+        rounds = int(round(booster.current_iteration() * both.sum() / max(tr.sum(), 1)))
+        refit = lgb.train(params, dboth, num_boost_round=max(1, rounds))
         booster = lgb.Booster(model_str=refit.model_to_string())
     return TargetModel(name, booster, calibrator)
 
