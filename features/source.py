@@ -48,6 +48,7 @@ from features.contract import (
     coerce_table,
     empty_table,
 )
+from features.snapshots import DEFAULT_HORIZONS_DAYS
 
 TargetName = Literal["qualification", "acquisition"]
 TIME_COLUMN_OF = {"qualification": "qualified_at", "acquisition": "acquired_at"}
@@ -362,7 +363,7 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             if config.time_ordered_by_rows:
                 raise ContractError("leads", spec.timestamp, f"target {target} is a timestamp, which needs data.created_at_column")
             outcomes[TIME_COLUMN_OF[target]] = raw[spec.timestamp]
-            horizons[target] = float(spec.horizon_days or {"qualification": 30.0, "acquisition": 90.0}[target])
+            horizons[target] = float(spec.horizon_days or DEFAULT_HORIZONS_DAYS[FLAG_COLUMN_OF[target]])
     for flag_target, flag in flags.items():  # the funnel report reads flag outcomes too
         outcomes[FLAG_COLUMN_OF[flag_target]] = flag
     tables = Tables(leads=leads)

@@ -66,7 +66,7 @@ def leakage_guard(
             values = leads[name].iloc[lead_rows].reset_index(drop=True)
             present = values.notna().to_numpy()
             why = None
-            if present.sum() >= lc.min_rows and present.any() and y[present].min() == 1:
+            if present.sum() >= lc.min_rows and y[present].min() == 1:
                 why = f"has values only for positives of {target} ({int(present.sum())} training rows)"
             elif present.sum() >= lc.min_rows:
                 auc = single_feature_auc(values, y, categorical, config.features.min_category_count)

@@ -26,7 +26,7 @@ from features.contract import Tables, UserError, load_tables
 from features.identity import resolve_identities
 from features.pipeline import FeaturePipeline
 from features.snapshots import build_snapshots, observed_until
-from features.source import Source, load_source
+from features.source import FLAG_COLUMN_OF, Source, load_source
 from training.baselines import fit_baselines
 from training.bundle import ModelBundle, TargetModel
 from training.calibration import Calibrator
@@ -146,7 +146,7 @@ def make_snapshots(tables: Tables, config: TrainConfig, source: Source | None = 
             "acquired": config.snapshots.acquisition_horizon_days,
         }
         return build_snapshots(tables, config.snapshots.offsets_days, horizons)
-    horizons = {LABEL_OF[t][2:]: h for t, h in source.horizons.items() if t in config.targets}
+    horizons = {FLAG_COLUMN_OF[t]: h for t, h in source.horizons.items() if t in config.targets}
     offsets = config.snapshots.offsets_days if horizons else (0.0,)
     snaps = build_snapshots(tables, offsets, horizons)
     at_creation = (snaps["offset_days"] == 0).to_numpy()
