@@ -129,6 +129,21 @@ def test_service_refuses_to_start_with_a_bad_key_setting(world: dict[str, Any], 
     assert out.strip().splitlines() == ["leadscore: refusing to start: the API key must be at least 16 characters long"]
 
 
+@pytest.mark.parametrize(("name", "value", "what"), [
+    ("LEADSCORE_TIMEOUT", "0", "number"),
+    ("LEADSCORE_TIMEOUT", "soon", "number"),
+    ("LEADSCORE_MAX_CONCURRENCY", "-3", "whole number"),
+])
+def test_service_refuses_to_start_with_a_bad_traffic_setting(
+    world: dict[str, Any], bento_model: str, monkeypatch: pytest.MonkeyPatch, name: str, value: str, what: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    code, out, statuses = _serve_until_exit(bento_model, world["root"])
+    assert code != 0 and 200 not in statuses
+    assert f"leadscore: refusing to start: {name} must be a positive {what}, got {value!r}" in out
+    assert "Traceback" not in out
+
+
 # --- training against a tracking store that fails ------------------------------------------------
 
 
