@@ -239,3 +239,23 @@ def test_real_bentoml_serve(world: dict[str, Any], bento_model: str) -> None:
             assert metrics.status_code == 200 and "request" in metrics.text
     finally:
         stop(proc)
+
+
+def test_scoring_endpoints_record_no_trace_span(client: Any) -> None:
+    """BentoML records a span per request even with nothing exported, and its timeout timer
+    keeps it alive; the scoring endpoints are left out of tracing (LEADSCORE_TRACING=1 keeps them)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    started: list[str] = []
+
+    class Record(SpanProcessor):  # sees unsampled (record-only) spans too, unlike the exporters
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            started.append(span.name)
+
+    BentoMLContainer.tracer_provider.get().add_span_processor(Record())
+    assert client.post("/score", json=example_request()).status_code == 200
+    assert client.post("/score_batch", json=[example_request()]).status_code == 200
+    assert started == []
+    assert client.get("/docs.json").status_code == 200  # other routes keep BentoML's tracing
+    assert started
