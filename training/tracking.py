@@ -152,11 +152,11 @@ def log_plots(result: Any, config: TrainConfig) -> None:
             "importance": plots.importance_figure(
                 result.bundle.pipeline.feature_names_,
                 tm.booster.feature_importance(importance_type="gain"),
-                f"{name}: feature importance (gain)" + (f", its own trees on top of {tm.base.name}" if tm.base else ""),
+                f"{name}: feature importance (gain)",
             ),
         }
         sample = np.flatnonzero(te)[:2000]
-        contrib = tm.contributions(X[sample])[:, :-1]
+        contrib = np.asarray(tm.booster.predict(X[sample], pred_contrib=True))[:, :-1]
         figs["reasons"] = plots.reasons_figure(
             result.bundle.pipeline.feature_names_,
             np.abs(contrib).mean(axis=0),

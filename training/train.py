@@ -30,7 +30,7 @@ from features.source import FLAG_COLUMN_OF, Source, load_source
 from training.baselines import fit_baselines
 from training.bundle import ModelBundle, TargetModel
 from training.calibration import Calibrator
-from training.config import LABEL_OF, TARGETS, TrainConfig
+from training.config import LABEL_OF, TrainConfig
 from training.leakage import leakage_guard
 from training.metrics import evaluate_scores
 
@@ -207,14 +207,8 @@ def fit_target(
     split: Split,
     pipeline: FeaturePipeline,
     config: TrainConfig,
-    base: tuple[TargetModel, np.ndarray, np.ndarray] | None = None,
-) -> tuple[TargetModel, lgb.Booster]:
-    """Train one booster with early stopping on validation, then calibrate on validation.
-
-    ``base``: the model this one boosts from, with its margins over all rows of ``X`` from
-    its early-stopped booster (for this one's early stopping and calibration, which must
-    not see a model fitted on the validation period) and from its final model (for the
-    refit). Returns the target model and the early-stopped booster."""
+) -> TargetModel:
+    """Train one booster with early stopping on validation, then calibrate on validation."""
     known = ~np.isnan(y)
     tr, va = split.train & known, split.valid & known
     if config.max_train_rows is not None and tr.sum() > config.max_train_rows:
@@ -230,13 +224,8 @@ def fit_target(
             )
     names = pipeline.feature_names_
     cats = pipeline.categorical_indices_
-    stopped_base = final_base = None
-    if base is not None:
-        stopped_base, final_base = base[1], base[2]
-    dtrain = lgb.Dataset(X[tr], y[tr], feature_name=names, categorical_feature=cats, free_raw_data=True,
-                         init_score=None if stopped_base is None else stopped_base[tr])
-    dvalid = lgb.Dataset(X[va], y[va], reference=dtrain, feature_name=names, categorical_feature=cats,
-                         init_score=None if stopped_base is None else stopped_base[va])
+    dtrain = lgb.Dataset(X[tr], y[tr], feature_name=names, categorical_feature=cats, free_raw_data=True)
+    dvalid = lgb.Dataset(X[va], y[va], reference=dtrain, feature_name=names, categorical_feature=cats)
     params = lgb_params(config)
     if config.lightgbm.monotone_engagement:
         params["monotone_constraints"] = [f.direction for f in pipeline.features_]
@@ -251,22 +240,17 @@ def fit_target(
     )
     # Keep only the trees early stopping chose, so every consumer predicts the same thing.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-    stopped = booster
-    if stopped_base is None:
-        raw_valid = np.asarray(booster.predict(X[va]))
-    else:
-        raw_valid = 1.0 / (1.0 + np.exp(-(np.asarray(booster.predict(X[va], raw_score=True)) + stopped_base[va])))
+    raw_valid = np.asarray(booster.predict(X[va]))
     calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
     if config.lightgbm.refit_on_validation:
         # The same rounds on training + validation; the calibrator fitted on the held-out
         # validation scores of the first booster carries over (the boosters are alike).
         both = tr | va
-        dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True,
-                            init_score=None if final_base is None else final_base[both])
+        dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True)
         rounds = int(round(booster.current_iteration() * both.sum() / max(tr.sum(), 1)))
         refit = lgb.train(params, dboth, num_boost_round=max(1, rounds))
         booster = lgb.Booster(model_str=refit.model_to_string())
-    return TargetModel(name, booster, calibrator, base=None if base is None else base[0]), stopped
+    return TargetModel(name, booster, calibrator)
 
 
 def train_bundle(
@@ -337,18 +321,11 @@ def train_bundle(
     test_scores: dict[str, dict[str, np.ndarray]] = {}
     oracle_p = oracle_for(oracle, snaps, config) if oracle is not None else None
     frame = pipeline.to_frame(X)
-    stacked = config.lightgbm.acquisition_from_qualification and set(config.targets) == {"qualification", "acquisition"}
-    order = sorted(config.targets, key=TARGETS.index)  # qualification first: acquisition may boost from it
-    stopped: dict[str, lgb.Booster] = {}
-    for name in order:
+    for name in config.targets:
         y = snaps[LABEL_OF[name]].to_numpy()
-        progress(f"training {name} model" + (" (boosting from the qualification model)" if stacked and name == "acquisition" else ""))
+        progress(f"training {name} model")
         split = splits[name]
-        base = None
-        if stacked and name == "acquisition":
-            q = targets["qualification"]
-            base = (q, np.asarray(stopped["qualification"].predict(X, raw_score=True)), q.margin(X))
-        tm, stopped[name] = fit_target(name, X, y, split, pipeline, config, base)
+        tm = fit_target(name, X, y, split, pipeline, config)
         targets[name] = tm
         te = split.test & ~np.isnan(y)
         p_test = tm.predict(X[te])
