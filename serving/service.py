@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -56,8 +57,9 @@ HARD_MAX_BATCH = 100_000
 # that is over 100,000 live objects, and the collector's full passes over them paused the
 # worker for 25-100 ms every few seconds (p99 under load 28 ms, 10 s to recover from an
 # overload). At 2 s, and without the span (TRACING below), benchmarks/load.py sustains
-# 700 req/s at a p99 of 8 ms. Scoring is CPU work on the event loop, so the timeout only
-# ever cuts a request that waits on its client (a slow upload).
+# 700 req/s at a p99 of 8 ms. The timer starts when the request's headers are in: a request
+# still waiting after it (a slow upload, or its turn behind other requests' CPU work, such as
+# several concurrent 1,000-lead batches) gets a 504; one already being scored runs to its end.
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAX_CONCURRENCY = 48
 
@@ -70,7 +72,7 @@ def _positive(name: str, default: float, kind: type[int] | type[float]) -> float
         value = kind(raw)
     except ValueError:
         value = 0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise SystemExit(f"leadscore: refusing to start: {name} must be a positive {'whole number' if kind is int else 'number'}, got {raw!r}")
     return value
 
@@ -83,8 +85,9 @@ TRAFFIC = {
 # BentoML records an OpenTelemetry span for every request even when none is exported
 # (sample rate 0, its default), and its timeout timer keeps that span alive. The scoring
 # endpoints are left out of tracing unless LEADSCORE_TRACING=1 (for a deployment that
-# configures an exporter and wants a span per scored lead).
-TRACING = {} if os.environ.get("LEADSCORE_TRACING", "") == "1" else {"excluded_urls": ["/score"]}
+# configures an exporter and wants a span per scored lead). Without a span BentoML sets no
+# request id, so their answers carry no X-BentoML-Request-ID header.
+TRACING = {} if os.environ.get("LEADSCORE_TRACING", "") == "1" else {"excluded_urls": ["/score$", "/score_batch$"]}
 
 
 def bundle_dir(model_path: str | Path) -> Path:

@@ -132,6 +132,7 @@ def test_service_refuses_to_start_with_a_bad_key_setting(world: dict[str, Any], 
 @pytest.mark.parametrize(("name", "value", "what"), [
     ("LEADSCORE_TIMEOUT", "0", "number"),
     ("LEADSCORE_TIMEOUT", "soon", "number"),
+    ("LEADSCORE_TIMEOUT", "1e999", "number"),
     ("LEADSCORE_MAX_CONCURRENCY", "-3", "whole number"),
 ])
 def test_service_refuses_to_start_with_a_bad_traffic_setting(
