@@ -12,8 +12,10 @@ name first. ``LEADSCORE_MAX_BATCH`` (default 1000) bounds ``/score_batch``.
 Limits (read when the service is loaded): BentoML's traffic limits shed load instead of
 queueing it without bound — at most ``LEADSCORE_MAX_CONCURRENCY`` requests in flight
 (default 48; more get a 429 at once) and ``LEADSCORE_TIMEOUT`` seconds per request (default
-2; a 504 after that; raise it for big batches over slow links). ``LEADSCORE_TRACING=1`` keeps
-the scoring endpoints in BentoML's tracing, which leaves them out by default (see ``TRACING``). The API key and the request size limit: :mod:`serving.security`.
+2; a request still waiting after it gets a 504, see ``DEFAULT_TIMEOUT_S``).
+``LEADSCORE_TRACING=1`` keeps the scoring endpoints in BentoML's tracing, which leaves them
+out by default (see ``TRACING``). The API key and the request size limit:
+:mod:`serving.security`.
 A missing, corrupt or inconsistent model, or an unusable security setting, stops
 ``bentoml serve`` before any worker starts, with one line saying why.
 
@@ -30,7 +32,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import bentoml
 from bentoml.validators import ContentType
@@ -63,23 +65,25 @@ HARD_MAX_BATCH = 100_000
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAX_CONCURRENCY = 48
 
+N = TypeVar("N", int, float)
 
-def _positive(name: str, default: float, kind: type[int] | type[float]) -> float:
+
+def _positive(name: str, default: N, kind: type[N]) -> N:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = kind(raw)
     except ValueError:
-        value = 0
+        value = kind(0)
     if not (value > 0 and math.isfinite(value)):
         raise SystemExit(f"leadscore: refusing to start: {name} must be a positive {'whole number' if kind is int else 'number'}, got {raw!r}")
     return value
 
 
 TRAFFIC = {
-    "timeout": float(_positive("LEADSCORE_TIMEOUT", DEFAULT_TIMEOUT_S, float)),
-    "max_concurrency": int(_positive("LEADSCORE_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, int)),
+    "timeout": _positive("LEADSCORE_TIMEOUT", DEFAULT_TIMEOUT_S, float),
+    "max_concurrency": _positive("LEADSCORE_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, int),
 }
 
 # BentoML records an OpenTelemetry span for every request even when none is exported
