@@ -235,3 +235,21 @@ def test_naive_bayes_pools_rare_values() -> None:
     nb = NaiveBayesBaseline(min_count=20).fit(X, y)
     campaign = next(d for d in nb.discretisers_ if d.column == "campaign")
     assert campaign.levels == ("big",)
+
+
+def test_naive_bayes_scores_values_below_the_training_range_like_the_lowest_seen() -> None:
+    # A column whose lowest decile is tied at its minimum (as the bank data's employment
+    # figures are): a later, lower value must not land in a bin no training row filled,
+    # whose likelihood ratio would come from the smoothing alone.
+    rng = np.random.default_rng(0)
+    v = np.concatenate([np.full(300, 5.0), rng.uniform(5.0, 10.0, 700)])
+    y = (rng.random(1000) < 0.1).astype(float)
+    nb = NaiveBayesBaseline().fit(pd.DataFrame({"rate": v}), y)
+    rate = next(d for d in nb.discretisers_ if d.column == "rate")
+    assert rate.edges is not None and rate.edges.min() > 5.0
+    probe = pd.DataFrame({"rate": [1.0, 4.99, 5.0, 99.0, 10.0]})
+    p = nb.predict_proba(probe)
+    assert p[0] == p[1] == p[2]  # below the range: the lowest bin
+    assert p[3] == p[4]  # above it: the highest
+    codes = rate.codes(pd.DataFrame({"rate": v}))
+    assert set(np.unique(codes)) == set(range(1, rate.n_codes))  # every value bin holds training rows

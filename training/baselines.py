@@ -464,7 +464,8 @@ class NaiveBayesBaseline:
     ``min_count`` times pooled into ``"other"`` (which also receives unseen values at
     predict time) and NaN into ``"missing"``; numerics into at most ``n_bins`` quantile bins
     of the training values (duplicate edges merged, so a mostly-zero count gets few bins)
-    plus a ``"missing"`` bin. Then ``CategoricalNB(alpha=1)`` with every code known in
+    plus a ``"missing"`` bin; values outside the training range fall into the lowest or
+    highest bin. Then ``CategoricalNB(alpha=1)`` with every code known in
     advance, so no value at predict time can raise.
 
     Parameters
@@ -518,6 +519,11 @@ class NaiveBayesBaseline:
                 v = _as_float(X[c])
                 v = v[np.isfinite(v)]
                 edges = np.unique(np.quantile(v, qs)) if v.size else np.empty(0)
+                # An edge at the training minimum (a tied lowest decile) would open a bin
+                # below it that no training value fills; scored from smoothing alone, it
+                # would hand every lower value the prior odds ratio. Lower values join the
+                # lowest bin seen instead, as they would with a clipping discretiser.
+                edges = edges[edges > v.min()] if v.size else edges
                 discs.append(_Discretiser(name, edges=edges.astype(np.float64)))
             elif name in categorical:
                 vals = pd.Series(_as_str(X[c], missing="\x00missing"))
