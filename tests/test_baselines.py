@@ -253,3 +253,17 @@ def test_naive_bayes_scores_values_below_the_training_range_like_the_lowest_seen
     assert p[3] == p[4]  # above it: the highest
     codes = rate.codes(pd.DataFrame({"rate": v}))
     assert set(np.unique(codes)) == set(range(1, rate.n_codes))  # every value bin holds training rows
+
+
+def test_naive_bayes_takes_no_evidence_from_a_value_no_training_row_had() -> None:
+    # Every training value is frequent (so "other" is empty) and none is missing: an unseen
+    # value or a NaN at scoring time must leave the prior as it is, not move it by the
+    # class-size ratio that smoothing an empty code would give.
+    rng = np.random.default_rng(1)
+    colour = rng.choice(["red", "green", "blue"], 2000)
+    y = (rng.random(2000) < np.where(colour == "red", 0.3, 0.05)).astype(float)
+    nb = NaiveBayesBaseline().fit(pd.DataFrame({"colour": pd.Categorical(colour)}), y)
+    p = nb.predict_proba(pd.DataFrame({"colour": pd.Categorical(["purple", None, "red", "blue"])}))
+    assert p[0] == pytest.approx(y.mean(), abs=1e-9)
+    assert p[1] == pytest.approx(y.mean(), abs=1e-9)
+    assert p[2] > y.mean() > p[3]  # seen values still carry their evidence

@@ -466,7 +466,8 @@ class NaiveBayesBaseline:
     of the training values (duplicate edges merged, so a mostly-zero count gets few bins)
     plus a ``"missing"`` bin; values outside the training range fall into the lowest or
     highest bin. Then ``CategoricalNB(alpha=1)`` with every code known in
-    advance, so no value at predict time can raise.
+    advance, so no value at predict time can raise; a code that no training row has carries
+    no evidence either way.
 
     Parameters
     ----------
@@ -535,6 +536,12 @@ class NaiveBayesBaseline:
         n_codes = np.array([d.n_codes for d in discs] or [1], dtype=np.int64)
         self.model_ = CategoricalNB(alpha=self.alpha, min_categories=n_codes)
         self.model_.fit(codes, yy)
+        # A code no training row has (an unseen value where nothing was rare enough to fill
+        # "other", a NaN where training had none) is evidence of nothing: equal likelihoods
+        # for both classes, not the ratio of the class sizes that smoothing alone would give.
+        for j, counts in enumerate(self.model_.category_count_):
+            empty = counts.sum(axis=0) == 0
+            self.model_.feature_log_prob_[j][:, empty] = 0.0
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
