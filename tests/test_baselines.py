@@ -267,3 +267,36 @@ def test_naive_bayes_takes_no_evidence_from_a_value_no_training_row_had() -> Non
     assert p[0] == pytest.approx(y.mean(), abs=1e-9)
     assert p[1] == pytest.approx(y.mean(), abs=1e-9)
     assert p[2] > y.mean() > p[3]  # seen values still carry their evidence
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.r_[np.zeros(200), np.full(800, 10.0)],  # linear quantiles would cut an empty (8, 10) bin
+        np.r_[np.full(300, -2.0), np.linspace(-2.0, 3.0, 700)],  # negative, tied minimum
+        np.random.default_rng(2).poisson(0.3, 1000).astype(float),  # a mostly-zero count
+        np.random.default_rng(3).lognormal(0.0, 2.0, 1000),
+        np.full(1000, 7.0),  # constant: one bin
+    ],
+)
+def test_naive_bayes_numeric_bins_all_hold_training_rows(values: np.ndarray) -> None:
+    y = (np.arange(len(values)) % 7 == 0).astype(float)
+    nb = NaiveBayesBaseline().fit(pd.DataFrame({"x": values}), y)
+    x = nb.discretisers_[0]
+    assert x.edges is not None and len(x.edges) <= 9
+    codes = x.codes(pd.DataFrame({"x": values}))
+    assert set(np.unique(codes)) == set(range(1, x.n_codes))
+
+
+def test_naive_bayes_numeric_nan_unseen_in_training_carries_no_evidence() -> None:
+    rng = np.random.default_rng(4)
+    size = rng.lognormal(3.0, 1.0, 2000)
+    y = (rng.random(2000) < np.where(size > 30, 0.25, 0.05)).astype(float)
+    nb = NaiveBayesBaseline().fit(pd.DataFrame({"size": size}), y)
+    p = nb.predict_proba(pd.DataFrame({"size": [np.nan, 100.0, 2.0]}))
+    assert p[0] == pytest.approx(y.mean(), abs=1e-9)  # NaN never seen in training: the prior
+    assert p[1] > y.mean() > p[2]
+    # A column that is all NaN in training learns nothing: it leaves the ranking alone.
+    rows = pd.DataFrame({"size": rng.lognormal(3.0, 1.0, 50), "blank": np.nan})
+    with_blank = NaiveBayesBaseline().fit(pd.DataFrame({"size": size, "blank": np.nan}), y)
+    assert (np.argsort(with_blank.predict_proba(rows)) == np.argsort(nb.predict_proba(rows))).all()

@@ -431,7 +431,8 @@ class _Discretiser:
     """How one column becomes integer codes.
 
     Categorical: 0 = missing, 1 = other (rare or unseen), 2.. = ``levels``.
-    Numeric: 0 = missing, 1.. = quantile bins cut at ``edges``.
+    Numeric: 0 = missing, 1.. = quantile bins cut at ``edges`` (training values above the
+    training minimum, so code 1 holds the minimum and everything below it).
     """
 
     column: str
@@ -519,11 +520,12 @@ class NaiveBayesBaseline:
             if name in numeric:
                 v = _as_float(X[c])
                 v = v[np.isfinite(v)]
-                edges = np.unique(np.quantile(v, qs)) if v.size else np.empty(0)
-                # An edge at the training minimum (a tied lowest decile) would open a bin
-                # below it that no training value fills; scored from smoothing alone, it
-                # would hand every lower value the prior odds ratio. Lower values join the
-                # lowest bin seen instead, as they would with a clipping discretiser.
+                # Edges are training values ("lower" quantiles), so every bin between two
+                # edges holds at least one training row. An edge at the training minimum (a
+                # tied lowest decile) would open a bin below it that none fills; scored from
+                # smoothing alone, it would hand every lower value the class-size ratio.
+                # Lower values join the lowest bin instead, as with a clipping discretiser.
+                edges = np.unique(np.quantile(v, qs, method="lower")) if v.size else np.empty(0)
                 edges = edges[edges > v.min()] if v.size else edges
                 discs.append(_Discretiser(name, edges=edges.astype(np.float64)))
             elif name in categorical:
@@ -539,6 +541,8 @@ class NaiveBayesBaseline:
         # A code no training row has (an unseen value where nothing was rare enough to fill
         # "other", a NaN where training had none) is evidence of nothing: equal likelihoods
         # for both classes, not the ratio of the class sizes that smoothing alone would give.
+        # (The patched rows of ``feature_log_prob_`` no longer sum to one: only the
+        # per-class differences matter to ``predict_proba``, the one consumer.)
         for j, counts in enumerate(self.model_.category_count_):
             empty = counts.sum(axis=0) == 0
             self.model_.feature_log_prob_[j][:, empty] = 0.0
