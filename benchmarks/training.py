@@ -3,7 +3,8 @@
 Generates the data first (not timed), then times snapshots → features → both models →
 calibration → evaluation with baselines → MLflow logging and registration, in a temporary
 SQLite-backed MLflow. Prints, as its last line, one JSON object with ``seconds``,
-``peak_rss_mb`` and, per target, ``<t>_auc``, ``<t>_oracle_auc``, ``<t>_oracle_gap``,
+``peak_rss_mb`` and, per target, ``<t>_auc``, ``<t>_oracle_auc``, ``<t>_oracle_gap`` (with
+``<t>_oracle_gap_se``, its bootstrap standard error over the test period's leads),
 ``<t>_ece``, ``<t>_best_baseline_auc``.
 
 Usage: python benchmarks/training.py --leads 100000 [--seed 0] [--set key=value ...]
@@ -68,6 +69,7 @@ def main() -> None:
         out[f"{t}_auc"] = round(m["roc_auc"], 4)
         out[f"{t}_oracle_auc"] = round(summary["oracle_auc"].get(t, float("nan")), 4)
         out[f"{t}_oracle_gap"] = round(out[f"{t}_oracle_auc"] - m["roc_auc"], 4)  # type: ignore[operator]
+        out[f"{t}_oracle_gap_se"] = round(summary["oracle_gap_se"].get(t, float("nan")), 4)
         out[f"{t}_ece"] = round(m["ece"], 4)
         out[f"{t}_best_baseline_auc"] = round(best, 4)
         out[f"{t}_auc_over_best_baseline"] = round(m["roc_auc"] - best, 4)

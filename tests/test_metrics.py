@@ -15,6 +15,7 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from training.calibration import PROBA_EPS, Calibrator, Method
 from training.metrics import (
     METRIC_KEYS,
+    auc_difference_se,
     evaluate_scores,
     expected_calibration_error,
     gain_curve,
@@ -409,3 +410,33 @@ def test_isotonic_keeps_the_boosters_order() -> None:
     assert roc_auc_score(y, p) == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
     assert [cal.predict_one(float(r)) for r in raw[:50]] == pytest.approx(p[:50].tolist(), abs=1e-12)
     assert expected_calibration_error(y, p) < 0.03
+
+
+def _two_scorers(n_leads: int, rows_per_lead: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    lead = np.repeat(np.arange(n_leads), rows_per_lead)
+    latent = rng.normal(size=n_leads)[lead]
+    y = (rng.random(len(lead)) < 1 / (1 + np.exp(-2 * latent))).astype(float)
+    good = latent + rng.normal(0, 0.3, len(lead))
+    worse = latent + rng.normal(0, 1.0, len(lead))
+    return y, good, worse, lead
+
+
+def test_auc_difference_se_shrinks_with_the_sample_and_resamples_whole_leads() -> None:
+    y, good, worse, lead = _two_scorers(500, 1, 0)
+    small = auc_difference_se(y, good, worse, lead)
+    y4, good4, worse4, lead4 = _two_scorers(2000, 1, 1)
+    large = auc_difference_se(y4, good4, worse4, lead4)
+    assert 0 < large < small
+    assert 1.4 < small / large < 2.8  # about sqrt(4)
+    # Identical scores differ by exactly nothing in every resample.
+    assert auc_difference_se(y, good, good, lead) == 0.0
+    # Five copies of each lead's row are not five times the evidence: resampling by lead
+    # keeps the error of 500 leads, resampling rows would shrink it by about sqrt(5).
+    rep = np.repeat(np.arange(len(y)), 5)
+    by_lead = auc_difference_se(y[rep], good[rep], worse[rep], lead[rep])
+    by_row = auc_difference_se(y[rep], good[rep], worse[rep], np.arange(len(rep)))
+    assert by_lead == pytest.approx(small, rel=0.35)
+    assert by_row < 0.7 * by_lead
+    with pytest.raises(ValueError, match="groups has 3 values"):
+        auc_difference_se(y, good, worse, lead[:3])

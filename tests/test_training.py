@@ -72,8 +72,9 @@ def test_first_model_is_logged_registered_and_champion(env: dict[str, Any]) -> N
     run = _client().get_run(first["run_id"])
     assert run.info.status == "FINISHED"
     for t in ("qualification", "acquisition"):
-        for m in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "capture_top10", "ks", "oracle_roc_auc", "best_baseline_roc_auc"):
+        for m in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "capture_top10", "ks", "oracle_roc_auc", "oracle_gap_se", "best_baseline_roc_auc"):
             assert f"{t}_{m}" in run.data.metrics, f"{t}_{m} not logged"
+        assert 0 < run.data.metrics[f"{t}_oracle_gap_se"] < 0.1
     assert run.data.params["lightgbm.num_leaves"] == str(load_config(None).lightgbm.num_leaves)
     assert "data.qualification.test_start" in run.data.params
     assert len(run.inputs.dataset_inputs) == 1

@@ -305,3 +305,62 @@ def evaluate_scores(
         fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
         out["ks"] = float(np.max(np.abs(tpr - fpr)))
     return out
+
+
+def auc_difference_se(
+    y_true: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    groups: np.ndarray,
+    n_resamples: int = 100,
+    seed: int = 0,
+) -> float:
+    """Bootstrap standard error of ``AUC(a) - AUC(b)`` on the same rows.
+
+    Resamples whole groups (a lead's snapshots together: they share the lead's outcome), so
+    the error is that of the test period's sample of leads, not of its correlated rows.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Labels in {0, 1}.
+    a, b : array-like of shape (n,)
+        Two sets of scores of the same rows (for example the oracle and the model).
+    groups : array-like of shape (n,)
+        Group of each row (the lead).
+    n_resamples : int, default 100
+        Bootstrap resamples; resamples with a single class are skipped.
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    float
+        The standard deviation of the difference over the resamples (NaN with fewer than two).
+    """
+    y, pa = _check(y_true, a)
+    _, pb = _check(y_true, b)
+    g = np.asarray(groups)
+    if len(g) != len(y):
+        raise ValueError(f"groups has {len(g)} values for {len(y)} rows")
+    _, code = np.unique(g, return_inverse=True)
+    order = np.argsort(code, kind="stable")
+    starts = np.searchsorted(code[order], np.arange(code.max() + 1 if len(code) else 0))
+    sizes = np.diff(np.append(starts, len(order)))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(sizes), len(sizes))
+        rows = order[np.repeat(starts[pick], sizes[pick]) + _ranges(sizes[pick])]
+        yy = y[rows]
+        if yy.min() == yy.max():
+            continue
+        diffs.append(roc_auc_score(yy, pa[rows]) - roc_auc_score(yy, pb[rows]))
+    return float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
+
+
+def _ranges(sizes: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s) for s in sizes])`` without the loop."""
+    total = int(sizes.sum())
+    offsets = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return np.arange(total) - offsets

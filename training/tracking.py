@@ -82,6 +82,9 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
         if name in result.oracle_auc:
             mlflow.log_metric(f"{name}_oracle_roc_auc", result.oracle_auc[name])
             mlflow.log_metric(f"{name}_oracle_gap", result.oracle_auc[name] - m["roc_auc"])
+            se = result.info.get("oracle_gap_se", {}).get(name)
+            if se is not None and np.isfinite(se):
+                mlflow.log_metric(f"{name}_oracle_gap_se", se)
     mlflow.log_dict(result.info["identity"], "identity_report.json")
     mlflow.log_dict(result.bundle.pipeline.describe(), "features.json")
 

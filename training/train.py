@@ -32,7 +32,7 @@ from training.bundle import ModelBundle, TargetModel
 from training.calibration import Calibrator
 from training.config import LABEL_OF, TrainConfig
 from training.leakage import leakage_guard
-from training.metrics import evaluate_scores
+from training.metrics import auc_difference_se, evaluate_scores
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -318,6 +318,7 @@ def train_bundle(
     metrics: dict[str, dict[str, float]] = {}
     baseline_metrics: dict[str, dict[str, dict[str, float]]] = {}
     oracle_auc: dict[str, float] = {}
+    oracle_gap_se: dict[str, float] = {}
     test_scores: dict[str, dict[str, np.ndarray]] = {}
     oracle_p = oracle_for(oracle, snaps, config) if oracle is not None else None
     frame = pipeline.to_frame(X)
@@ -345,6 +346,15 @@ def train_bundle(
         baseline_metrics[name] = {b: evaluate_scores(y[te], scores[b]) for b in baselines}
         if oracle_p is not None:
             oracle_auc[name] = evaluate_scores(y[te], oracle_p[name][te])["roc_auc"]
+            # How much of the gap is the test period's sample of leads: the gap's bootstrap
+            # standard error, resampling whole leads.
+            oracle_gap_se[name] = auc_difference_se(
+                y[te], oracle_p[name][te], p_test, snaps["lead"].to_numpy()[te], seed=config.seed
+            )
+            progress(
+                f"  {name}: oracle AUC {oracle_auc[name]:.4f}, gap "
+                f"{oracle_auc[name] - metrics[name]['roc_auc']:.4f} ± {oracle_gap_se[name]:.4f}"
+            )
 
     primary = "qualification" if "qualification" in targets else next(iter(targets))
     p_valid = targets[primary].predict(X[splits[primary].valid])
@@ -370,6 +380,7 @@ def train_bundle(
         "identity": id_report,
         "leakage_excluded": excluded,
         "test_scores": test_scores,
+        "oracle_gap_se": oracle_gap_se,
     }
     return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, splits, info)
 
@@ -444,6 +455,7 @@ def run(
             "metrics": result.metrics,
             "baselines": {t: {b: m["roc_auc"] for b, m in bm.items()} for t, bm in result.baseline_metrics.items()},
             "oracle_auc": result.oracle_auc,
+            "oracle_gap_se": result.info["oracle_gap_se"],
             "gate": decision,
             "seconds": result.info["seconds_total"],
         }
