@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,35 @@ def test_leads_only_flag_target_row_order(export: Path, tmp_path: Path, caplog: 
     assert "scorecard" in result.baseline_metrics["acquisition"]  # it scores seniority (from the title)
 
 
+def test_tree_size_is_chosen_by_validation_log_loss(export: Path, tmp_path: Path) -> None:
+    from training.train import load_training_data, train_bundle
+
+    d = byo_config(export)
+    d["lightgbm"]["num_leaves_candidates"] = [2, 31]
+    config = config_from(d, tmp_path)
+    data = load_training_data(None, config)
+    lines: list[str] = []
+    result = train_bundle(data.tables, config, source=data.source, progress=lines.append)
+    tried = {
+        int(m.group(1)): float(m.group(2))
+        for m in (re.search(r"acquisition: (\d+) leaves, validation log loss ([0-9.]+)", line) for line in lines)
+        if m
+    }
+    assert set(tried) == {2, 15, 31}  # the candidates and the configured size
+    kept = [int(m.group(1)) for m in (re.search(r"acquisition: keeping (\d+) leaves", line) for line in lines) if m]
+    assert len(kept) == 1 and tried[kept[0]] == min(tried.values())
+    assert result.metrics["acquisition"]["num_leaves"] == kept[0]
+    booster = result.bundle.targets["acquisition"].booster
+    assert booster.params["num_leaves"] == kept[0]
+    # The refit on training + validation grew trees of that size, not the configured one.
+    assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) <= kept[0]
+    # Without candidates nothing is tried beyond num_leaves.
+    lines.clear()
+    plain = train_bundle(data.tables, config_from(byo_config(export), tmp_path), source=data.source, progress=lines.append)
+    assert not any("leaves, validation log loss" in line for line in lines)
+    assert plain.metrics["acquisition"]["num_leaves"] == 15
+
+
 def test_keep_overrides_the_leakage_guard(export: Path, tmp_path: Path) -> None:
     from training.train import load_training_data, train_bundle
 
@@ -223,6 +253,7 @@ def test_bad_data_is_refused_naming_the_column(export: Path, tmp_path: Path) -> 
         (lambda d: d["split"].update(by="random"), r"split\.by: Input should be 'time' or 'row_order'"),
         (lambda d: d["data"].update(events={"path": "events.csv"}), r"an events table needs created_at_column"),
         (lambda d: d["data"]["leads"].update(separator=";;"), r"data\.leads\.separator"),
+        (lambda d: d["lightgbm"].update(num_leaves_candidates=[1, 4]), r"lightgbm\.num_leaves_candidates.*at least 2 leaves"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:

@@ -27,6 +27,11 @@ class LightGBMConfig(Strict):
     # Defaults: small, strongly regularised trees. Lead data is noisy and its categorical
     # attributes are many-valued; on the synthetic funnel these beat deeper trees.
     num_leaves: int = Field(15, ge=2, description="Maximum leaves per tree.")
+    num_leaves_candidates: tuple[int, ...] = Field(
+        (),
+        description="Also try these tree sizes (each early-stopped) and keep the one with the lowest validation "
+        "log loss, per target; 2 makes stumps, an additive model. Empty: num_leaves only.",
+    )
     learning_rate: float = Field(0.05, gt=0, le=1)
     max_rounds: int = Field(2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer).")
     early_stopping_rounds: int = Field(100, ge=1)
@@ -49,6 +54,13 @@ class LightGBMConfig(Strict):
     monotone_engagement: bool = Field(
         True, description="More engagement never lowers a score: monotone constraints on activity features."
     )
+
+    @field_validator("num_leaves_candidates")
+    @classmethod
+    def _candidate_sizes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(n < 2 for n in v):
+            raise ValueError(f"every candidate needs at least 2 leaves, got {list(v)}")
+        return v
 
 
 class FeatureConfig(Strict):

@@ -207,6 +207,7 @@ def fit_target(
     split: Split,
     pipeline: FeaturePipeline,
     config: TrainConfig,
+    progress: Callable[[str], None] = lambda _msg: None,
 ) -> TargetModel:
     """Train one booster with early stopping on validation, then calibrate on validation."""
     known = ~np.isnan(y)
@@ -230,14 +231,33 @@ def fit_target(
     if config.lightgbm.monotone_engagement:
         params["monotone_constraints"] = [f.direction for f in pipeline.features_]
         params["monotone_constraints_method"] = "intermediate"
-    booster = lgb.train(
-        params,
-        dtrain,
-        num_boost_round=config.lightgbm.max_rounds,
-        valid_sets=[dvalid],
-        valid_names=["validation"],
-        callbacks=[lgb.early_stopping(config.lightgbm.early_stopping_rounds, verbose=False)],
-    )
+
+    def early_stopped(leaves: int) -> lgb.Booster:
+        return lgb.train(
+            {**params, "num_leaves": leaves},
+            dtrain,
+            num_boost_round=config.lightgbm.max_rounds,
+            valid_sets=[dvalid],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(config.lightgbm.early_stopping_rounds, verbose=False)],
+        )
+
+    leaves = config.lightgbm.num_leaves
+    booster = early_stopped(leaves)
+    candidates = sorted(set(config.lightgbm.num_leaves_candidates) - {leaves})
+    if candidates:
+        # The tree size by the criterion early stopping already uses: validation log loss
+        # (ties keep the configured size, which is tried first).
+        best = booster.best_score["validation"]["binary_logloss"]
+        progress(f"  {name}: {leaves} leaves, validation log loss {best:.4f}")
+        for n in candidates:
+            other = early_stopped(n)
+            loss = other.best_score["validation"]["binary_logloss"]
+            progress(f"  {name}: {n} leaves, validation log loss {loss:.4f}")
+            if loss < best:
+                best, booster, leaves = loss, other, n
+        progress(f"  {name}: keeping {leaves} leaves")
+        params["num_leaves"] = leaves
     # Keep only the trees early stopping chose, so every consumer predicts the same thing.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     raw_valid = np.asarray(booster.predict(X[va]))
@@ -326,12 +346,13 @@ def train_bundle(
         y = snaps[LABEL_OF[name]].to_numpy()
         progress(f"training {name} model")
         split = splits[name]
-        tm = fit_target(name, X, y, split, pipeline, config)
+        tm = fit_target(name, X, y, split, pipeline, config, progress)
         targets[name] = tm
         te = split.test & ~np.isnan(y)
         p_test = tm.predict(X[te])
         metrics[name] = evaluate_scores(y[te], p_test)
         metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
+        metrics[name]["num_leaves"] = float(tm.booster.params.get("num_leaves", config.lightgbm.num_leaves))
         progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
         tr = (split.train | (split.valid if config.lightgbm.refit_on_validation else False)) & ~np.isnan(y)
         sample = _subsample(np.flatnonzero(tr), 200_000, config.seed)
