@@ -76,6 +76,7 @@ def test_first_model_is_logged_registered_and_champion(env: dict[str, Any]) -> N
             assert f"{t}_{m}" in run.data.metrics, f"{t}_{m} not logged"
         assert 0 < run.data.metrics[f"{t}_oracle_gap_se"] < 0.1
     assert run.data.params["lightgbm.num_leaves"] == str(load_config(None).lightgbm.num_leaves)
+    assert run.data.params["acquisition.num_leaves"] == run.data.params["lightgbm.num_leaves"]  # the size kept
     assert "data.qualification.test_start" in run.data.params
     assert len(run.inputs.dataset_inputs) == 1
     artifacts = {a.path for a in _client().list_artifacts(first["run_id"], "plots")}

@@ -75,6 +75,8 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
     for name, m in result.metrics.items():
         mlflow.log_metrics(metric_dict(name, m))
         mlflow.log_param(f"{name}.calibration", result.bundle.targets[name].calibrator.method_)
+        # The tree size kept (lightgbm.num_leaves, or the best of lightgbm.num_leaves_candidates).
+        mlflow.log_param(f"{name}.num_leaves", int(m.get("num_leaves", config.lightgbm.num_leaves)))
         base = result.baseline_metrics[name]
         best = max(v["roc_auc"] for v in base.values())
         mlflow.log_metric(f"{name}_best_baseline_roc_auc", best)
