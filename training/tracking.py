@@ -76,7 +76,7 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
         mlflow.log_metrics(metric_dict(name, m))
         mlflow.log_param(f"{name}.calibration", result.bundle.targets[name].calibrator.method_)
         # The tree size kept (lightgbm.num_leaves, or the best of lightgbm.num_leaves_candidates).
-        mlflow.log_param(f"{name}.num_leaves", int(m.get("num_leaves", config.lightgbm.num_leaves)))
+        mlflow.log_param(f"{name}.num_leaves", int(m["num_leaves"]))
         base = result.baseline_metrics[name]
         best = max(v["roc_auc"] for v in base.values())
         mlflow.log_metric(f"{name}_best_baseline_roc_auc", best)
@@ -84,8 +84,8 @@ def log_training(result: Any, tables: Tables, data_dir: Path, config: TrainConfi
         if name in result.oracle_auc:
             mlflow.log_metric(f"{name}_oracle_roc_auc", result.oracle_auc[name])
             mlflow.log_metric(f"{name}_oracle_gap", result.oracle_auc[name] - m["roc_auc"])
-            se = result.info.get("oracle_gap_se", {}).get(name)
-            if se is not None and np.isfinite(se):
+            se = result.info["oracle_gap_se"][name]
+            if np.isfinite(se):
                 mlflow.log_metric(f"{name}_oracle_gap_se", se)
     mlflow.log_dict(result.info["identity"], "identity_report.json")
     mlflow.log_dict(result.bundle.pipeline.describe(), "features.json")

@@ -207,7 +207,7 @@ def fit_target(
     split: Split,
     pipeline: FeaturePipeline,
     config: TrainConfig,
-    progress: Callable[[str], None] = lambda _msg: None,
+    progress: Progress = lambda _msg: None,
 ) -> TargetModel:
     """Train one booster with early stopping on validation, then calibrate on validation."""
     known = ~np.isnan(y)
