@@ -32,6 +32,13 @@ class LightGBMConfig(Strict):
         description="Also try these tree sizes (each early-stopped) and keep the one with the lowest validation "
         "log loss, per target; 2 makes stumps, an additive model. Empty: num_leaves only.",
     )
+    ensemble_size: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description="Boosters averaged per target, seeded seed, seed+1, ...: a model that depends less on the seed "
+        "on small data, at that many times the training time. Served and explained as one model.",
+    )
     learning_rate: float = Field(0.05, gt=0, le=1)
     max_rounds: int = Field(2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer).")
     early_stopping_rounds: int = Field(100, ge=1)
