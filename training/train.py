@@ -210,6 +210,7 @@ def average_boosters(boosters: list[lgb.Booster]) -> lgb.Booster:
     """
     if len(boosters) == 1:
         return lgb.Booster(model_str=boosters[0].model_to_string())  # no reference to training data
+    # Scaled copies; the split nodes' internal_value (not used to predict or explain) is left as is.
     scaled = []
     for b in boosters:
         c = lgb.Booster(model_str=b.model_to_string())
@@ -276,7 +277,10 @@ def fit_target(
     def members_of(leaves: int) -> tuple[list[lgb.Booster], np.ndarray, float]:
         """Early-stopped boosters of one size, their average's validation scores and log loss."""
         members = [early_stopped(leaves, s) for s in seeds]
-        p = np.asarray(average_boosters(members).predict(X[va]))
+        if len(members) == 1:
+            p = np.asarray(members[0].predict(X[va]))
+        else:  # what the merged booster predicts: the sigmoid of the mean raw score
+            p = 1 / (1 + np.exp(-np.mean([m.predict(X[va], raw_score=True) for m in members], axis=0)))
         q = np.clip(p, 1e-15, 1 - 1e-15)
         return members, p, float(-np.mean(np.where(y[va] == 1, np.log(q), np.log1p(-q))))
 
@@ -304,10 +308,11 @@ def fit_target(
         both = tr | va
         dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True)
         scale = both.sum() / max(tr.sum(), 1)
-        booster = average_boosters([
-            lgb.train({**params, "seed": s}, dboth, num_boost_round=max(1, int(round(m.current_iteration() * scale))))
-            for s, m in zip(seeds, members, strict=True)
-        ])
+        refits = []
+        for s, m in zip(seeds, members, strict=True):
+            refit = lgb.train({**params, "seed": s}, dboth, num_boost_round=max(1, int(round(m.current_iteration() * scale))))
+            refits.append(lgb.Booster(model_str=refit.model_to_string()))  # without its training buffers
+        booster = average_boosters(refits)
     return TargetModel(name, booster, calibrator)
 
 
