@@ -148,41 +148,6 @@ def test_tree_size_is_chosen_by_validation_log_loss(export: Path, tmp_path: Path
     assert plain.metrics["acquisition"]["num_leaves"] == 15
 
 
-def test_an_ensemble_of_seeds_is_trained_saved_and_explained_as_one_model(export: Path, tmp_path: Path) -> None:
-    from training.bundle import ModelBundle
-    from training.train import load_training_data, train_bundle
-
-    def trained(seed: int = 42, **lightgbm: Any) -> Any:
-        d = byo_config(export)
-        d["lightgbm"].update(lightgbm)
-        d["seed"] = seed
-        config = config_from(d, tmp_path)
-        data = load_training_data(None, config)
-        lines: list[str] = []
-        return train_bundle(data.tables, config, source=data.source, progress=lines.append), lines
-
-    result, lines = trained(ensemble_size=3)
-    assert "  acquisition: averaging 3 boosters (seeds 42–44)" in lines
-    booster = result.bundle.targets["acquisition"].booster
-    X = result.X[result.splits["acquisition"].test]
-    # Each member is the model one booster would be at its seed (early-stopped, then refitted):
-    # the ensemble scores their mean.
-    singles = [trained(seed)[0].bundle.targets["acquisition"].booster for seed in (42, 43, 44)]
-    raws = [b.predict(X, raw_score=True) for b in singles]
-    assert len({r.tobytes() for r in raws}) == 3  # the seeds make different boosters
-    np.testing.assert_allclose(booster.predict(X, raw_score=True), np.mean(raws, axis=0), rtol=0, atol=1e-9)
-    assert booster.num_trees() == sum(b.num_trees() for b in singles)
-    assert result.metrics["acquisition"]["roc_auc"] > 0.7
-    # Saved, loaded and explained like any bundle: the reasons add up to the averaged score.
-    loaded = ModelBundle.load(result.bundle.save(tmp_path / "bundle"))
-    np.testing.assert_array_equal(loaded.predict_matrix(X)["acquisition"], result.bundle.predict_matrix(X)["acquisition"])
-    contrib = loaded.explainer().shap(X[:50])
-    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X[:50], raw_score=True), rtol=0, atol=1e-9)
-    # Tree sizes are judged by the three boosters' averaged validation loss, one line per size.
-    _, lines = trained(ensemble_size=3, num_leaves_candidates=[4])
-    assert sum("leaves, validation log loss" in line for line in lines) == 2
-
-
 def test_keep_overrides_the_leakage_guard(export: Path, tmp_path: Path) -> None:
     from training.train import load_training_data, train_bundle
 
@@ -289,8 +254,6 @@ def test_bad_data_is_refused_naming_the_column(export: Path, tmp_path: Path) -> 
         (lambda d: d["data"].update(events={"path": "events.csv"}), r"an events table needs created_at_column"),
         (lambda d: d["data"]["leads"].update(separator=";;"), r"data\.leads\.separator"),
         (lambda d: d["lightgbm"].update(num_leaves_candidates=[1, 4]), r"lightgbm\.num_leaves_candidates.*at least 2 leaves"),
-        (lambda d: d["lightgbm"].update(ensemble_size=0), r"lightgbm\.ensemble_size.*greater than or equal to 1"),
-        (lambda d: d["lightgbm"].update(ensemble_size=3, feature_fraction=1, bagging_freq=0), r"lightgbm.*ensemble_size 3 averages identical boosters"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:

@@ -32,14 +32,6 @@ class LightGBMConfig(Strict):
         description="Also try these tree sizes (each early-stopped) and keep the one with the lowest validation "
         "log loss, per target; 2 makes stumps, an additive model. Empty: num_leaves only.",
     )
-    ensemble_size: int = Field(
-        1,
-        ge=1,
-        le=50,
-        description="Boosters averaged per target, seeded seed, seed+1, ...: a model that depends less on the seed "
-        "on small data, at that many times the training time. Served and explained as one model. The boosters "
-        "differ only through row and feature sampling (bagging_fraction, feature_fraction).",
-    )
     learning_rate: float = Field(0.05, gt=0, le=1)
     max_rounds: int = Field(2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer).")
     early_stopping_rounds: int = Field(100, ge=1)
@@ -62,16 +54,6 @@ class LightGBMConfig(Strict):
     monotone_engagement: bool = Field(
         True, description="More engagement never lowers a score: monotone constraints on activity features."
     )
-
-    @model_validator(mode="after")
-    def _ensemble_members_differ(self) -> LightGBMConfig:
-        sampling = self.feature_fraction < 1 or (self.bagging_fraction < 1 and self.bagging_freq > 0)
-        if self.ensemble_size > 1 and not sampling:
-            raise ValueError(
-                f"ensemble_size {self.ensemble_size} averages identical boosters without row or feature sampling: "
-                "set feature_fraction < 1, or bagging_fraction < 1 with bagging_freq > 0, or ensemble_size 1"
-            )
-        return self
 
     @field_validator("num_leaves_candidates")
     @classmethod

@@ -21,7 +21,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from lightgbm.basic import _LIB, _safe_call
 
 from features.contract import Tables, UserError, load_tables
 from features.identity import resolve_identities
@@ -201,29 +200,6 @@ def lgb_params(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def average_boosters(boosters: list[lgb.Booster]) -> lgb.Booster:
-    """One booster whose raw score is the mean of the given ones' (trained on the same Dataset).
-
-    Every leaf is scaled by ``1/k`` and the trees are merged, so the average is an ordinary
-    LightGBM model: the fast row path, exact TreeSHAP (additive over trees) and the saved
-    bundle need nothing else. The first booster's parameters head the merged model.
-    """
-    if len(boosters) == 1:
-        return lgb.Booster(model_str=boosters[0].model_to_string())  # no reference to training data
-    # Scaled copies; the split nodes' internal_value (not used to predict or explain) is left as is.
-    scaled = []
-    for b in boosters:
-        c = lgb.Booster(model_str=b.model_to_string())
-        for i, tree in enumerate(c.dump_model()["tree_info"]):
-            for leaf in range(tree["num_leaves"]):
-                c.set_leaf_output(i, leaf, c.get_leaf_output(i, leaf) / len(boosters))
-        scaled.append(c)
-    head = scaled[0]
-    for other in scaled[1:]:
-        _safe_call(_LIB.LGBM_BoosterMerge(head._handle, other._handle))  # LightGBM's own merge (refit uses it)
-    return lgb.Booster(model_str=head.model_to_string())
-
-
 def fit_target(
     name: str,
     X: np.ndarray,
@@ -233,11 +209,7 @@ def fit_target(
     config: TrainConfig,
     progress: Progress = lambda _msg: None,
 ) -> TargetModel:
-    """Train the target's booster(s) with early stopping on validation, then calibrate on validation.
-
-    With ``lightgbm.ensemble_size`` k > 1, k boosters (seeds ``seed`` ... ``seed + k - 1``) are
-    early-stopped and refitted each, and averaged into one booster (:func:`average_boosters`).
-    """
+    """Train one booster with early stopping on validation, then calibrate on validation."""
     known = ~np.isnan(y)
     tr, va = split.train & known, split.valid & known
     if config.max_train_rows is not None and tr.sum() > config.max_train_rows:
@@ -260,59 +232,44 @@ def fit_target(
         params["monotone_constraints"] = [f.direction for f in pipeline.features_]
         params["monotone_constraints_method"] = "intermediate"
 
-    seeds = [config.seed + i for i in range(config.lightgbm.ensemble_size)]
-
-    def early_stopped(leaves: int, seed: int) -> lgb.Booster:
-        b = lgb.train(
-            {**params, "num_leaves": leaves, "seed": seed},
+    def early_stopped(leaves: int) -> lgb.Booster:
+        return lgb.train(
+            {**params, "num_leaves": leaves},
             dtrain,
             num_boost_round=config.lightgbm.max_rounds,
             valid_sets=[dvalid],
             valid_names=["validation"],
             callbacks=[lgb.early_stopping(config.lightgbm.early_stopping_rounds, verbose=False)],
         )
-        # Keep only the trees early stopping chose, so every consumer predicts the same thing.
-        return lgb.Booster(model_str=b.model_to_string(num_iteration=b.best_iteration))
 
-    def members_of(leaves: int) -> tuple[list[lgb.Booster], np.ndarray, float]:
-        """Early-stopped boosters of one size, their average's validation scores and log loss."""
-        members = [early_stopped(leaves, s) for s in seeds]
-        if len(members) == 1:
-            p = np.asarray(members[0].predict(X[va]))
-        else:  # what the merged booster predicts: the sigmoid of the mean raw score
-            p = 1 / (1 + np.exp(-np.mean([m.predict(X[va], raw_score=True) for m in members], axis=0)))
-        q = np.clip(p, 1e-15, 1 - 1e-15)
-        return members, p, float(-np.mean(np.where(y[va] == 1, np.log(q), np.log1p(-q))))
-
-    if len(seeds) > 1:
-        progress(f"  {name}: averaging {len(seeds)} boosters (seeds {seeds[0]}–{seeds[-1]})")
     leaves = config.lightgbm.num_leaves
-    members, p_valid, best = members_of(leaves)
+    booster = early_stopped(leaves)
     candidates = sorted(set(config.lightgbm.num_leaves_candidates) - {leaves})
     if candidates:
         # The tree size by the criterion early stopping already uses: validation log loss
         # (ties keep the configured size, which is tried first).
+        best = booster.best_score["validation"]["binary_logloss"]
         progress(f"  {name}: {leaves} leaves, validation log loss {best:.4f}")
         for n in candidates:
-            other, p_other, loss = members_of(n)
+            other = early_stopped(n)
+            loss = other.best_score["validation"]["binary_logloss"]
             progress(f"  {name}: {n} leaves, validation log loss {loss:.4f}")
             if loss < best:
-                best, members, p_valid, leaves = loss, other, p_other, n
+                best, booster, leaves = loss, other, n
         progress(f"  {name}: keeping {leaves} leaves")
         params["num_leaves"] = leaves
-    booster = average_boosters(members)
-    calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(p_valid, y[va])
+    # Keep only the trees early stopping chose, so every consumer predicts the same thing.
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    raw_valid = np.asarray(booster.predict(X[va]))
+    calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
     if config.lightgbm.refit_on_validation:
         # The same rounds on training + validation; the calibrator fitted on the held-out
-        # validation scores of the first booster(s) carries over (the boosters are alike).
+        # validation scores of the first booster carries over (the boosters are alike).
         both = tr | va
         dboth = lgb.Dataset(X[both], y[both], feature_name=names, categorical_feature=cats, free_raw_data=True)
-        scale = both.sum() / max(tr.sum(), 1)
-        refits = []
-        for s, m in zip(seeds, members, strict=True):
-            refit = lgb.train({**params, "seed": s}, dboth, num_boost_round=max(1, int(round(m.current_iteration() * scale))))
-            refits.append(lgb.Booster(model_str=refit.model_to_string()))  # without its training buffers
-        booster = average_boosters(refits)
+        rounds = int(round(booster.current_iteration() * both.sum() / max(tr.sum(), 1)))
+        refit = lgb.train(params, dboth, num_boost_round=max(1, rounds))
+        booster = lgb.Booster(model_str=refit.model_to_string())
     return TargetModel(name, booster, calibrator)
 
 
@@ -394,7 +351,7 @@ def train_bundle(
         te = split.test & ~np.isnan(y)
         p_test = tm.predict(X[te])
         metrics[name] = evaluate_scores(y[te], p_test)
-        metrics[name]["best_iteration"] = tm.booster.current_iteration() / config.lightgbm.ensemble_size
+        metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
         metrics[name]["num_leaves"] = float(tm.booster.params.get("num_leaves", config.lightgbm.num_leaves))
         progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
         tr = (split.train | (split.valid if config.lightgbm.refit_on_validation else False)) & ~np.isnan(y)
