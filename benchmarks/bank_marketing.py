@@ -123,7 +123,9 @@ def main() -> None:
 
     overrides: dict[str, object] = {} if args.seed is None else {"seed": args.seed}
     for item in args.overrides:
-        key, value = item.split("=", 1)
+        key, eq, value = item.partition("=")
+        if not eq:
+            parser.error(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
     print("with the macro columns (examples/bank-marketing.yaml as shipped)", file=sys.stderr)
     out = evaluate(args.data, overrides)
