@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,3 +117,23 @@ def test_vectorised_normalisation_equals_the_scalar(values: list[object]) -> Non
 
     raw = np.array(values, dtype=object)
     assert _normalise_many(raw).tolist() == [normalise_one(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [pd.Series(["a", None, "b"], dtype="str"), pd.Series(["b", "c", None], dtype="str")],
+        [pd.Series(["x@y.com", None, np.nan, " X@y.com "], dtype=object), pd.Series([], dtype="str")],
+        [pd.Series([None, None], dtype=object), pd.Series(["é", "", "é"], dtype="str")],
+        [pd.Series([], dtype=object), pd.Series([], dtype="str")],
+        [pd.Series([1, "1", 2.5, None], dtype=object), pd.Series(["1"], dtype="str")],  # not all text
+    ],
+)
+def test_identifier_codes_equal_pandas_factorize(parts: list[pd.Series]) -> None:
+    from features.identity import factorize_text
+
+    codes, uniques = factorize_text(parts)
+    want_codes, want_uniques = pd.factorize(pd.concat([p.astype(object) for p in parts], ignore_index=True), use_na_sentinel=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == np.int64
+    assert list(uniques) == list(want_uniques)
