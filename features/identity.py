@@ -63,14 +63,19 @@ def factorize_text(parts: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     order of first appearance. Text goes through Arrow's hash table, about four times faster
     than pandas' on two million identifiers; other values (numbers in an object column)
     through pandas."""
+    text = (pa.string(), pa.large_string(), pa.null())
+    chunks: list[pa.Array] = []
     try:
-        chunks = []
         for p in parts:
             a = pa.array(p, from_pandas=True)
-            chunks += [c.cast(pa.large_string()) for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            chunks += a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+        all_text = all(c.type in text for c in chunks)  # numbers and bytes stay themselves
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeEncodeError):
+        all_text = False  # mixed types, or text Arrow cannot hold (lone surrogates)
+    if not all_text:
         codes, uniques = pd.factorize(pd.concat([p.astype(object) for p in parts], ignore_index=True), use_na_sentinel=True)
         return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+    chunks = [c.cast(pa.large_string()) for c in chunks]
     # One hash table over all chunks: every chunk's dictionary is the same, complete one.
     encoded = pa.chunked_array(chunks, type=pa.large_string()).dictionary_encode().chunks
     if not encoded:

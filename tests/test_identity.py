@@ -127,6 +127,9 @@ def test_vectorised_normalisation_equals_the_scalar(values: list[object]) -> Non
         [pd.Series([None, None], dtype=object), pd.Series(["é", "", "é"], dtype="str")],
         [pd.Series([], dtype=object), pd.Series([], dtype="str")],
         [pd.Series([1, "1", 2.5, None], dtype=object), pd.Series(["1"], dtype="str")],  # not all text
+        [pd.Series([1, 2, 1], dtype=object), pd.Series(["1"], dtype="str")],  # numbers stay apart from text
+        [pd.Series([b"ab", "ab"], dtype=object)],  # so do bytes
+        [pd.Series(["a\udcff", "b", "a\udcff"], dtype=object)],  # a lone surrogate (undecodable CSV bytes)
     ],
 )
 def test_identifier_codes_equal_pandas_factorize(parts: list[pd.Series]) -> None:
