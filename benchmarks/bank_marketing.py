@@ -119,14 +119,14 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="Override a key of the example config, e.g. --set lightgbm.num_leaves_candidates=[]")
     args = parser.parse_args()
-    import yaml
+    from training.config import ConfigError, parse_overrides
 
-    overrides: dict[str, object] = {} if args.seed is None else {"seed": args.seed}
-    for item in args.overrides:
-        key, eq, value = item.partition("=")
-        if not eq:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+    try:
+        overrides: dict[str, object] = parse_overrides(args.overrides)
+    except ConfigError as e:
+        parser.error(str(e))
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     print("with the macro columns (examples/bank-marketing.yaml as shipped)", file=sys.stderr)
     out = evaluate(args.data, overrides)
     from training.config import load_config

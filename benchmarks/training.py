@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 # This file is named like the `training` package: import the package, not this script.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
@@ -33,6 +31,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    from training.config import ConfigError, parse_overrides
+
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ConfigError as e:
+        parser.error(str(e))
 
     from features.generate import generate, write_dataset
 
@@ -48,10 +52,6 @@ def main() -> None:
         from training.config import load_config
         from training.train import run
 
-        overrides = {}
-        for item in args.overrides:
-            key, value = item.split("=", 1)
-            overrides[key] = yaml.safe_load(value)
         config = load_config(None, overrides)
         t0 = time.perf_counter()
         summary = run(data, config, progress=lambda m: print(f"[{time.perf_counter() - t0:6.1f}s] {m}", file=sys.stderr))

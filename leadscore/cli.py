@@ -146,19 +146,11 @@ def _install_sigterm() -> None:
 @clean_errors
 def train(data_dir: Path, config_file: Path | None, overrides: tuple[str, ...]) -> None:
     """Train both models, evaluate, log to MLflow, register and gate the new version."""
-    from training.config import ConfigError, load_config
+    from training.config import ConfigError, load_config, parse_overrides
     from training.train import run
 
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise UsageFailure(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        import yaml
-
-        parsed[key] = yaml.safe_load(value)
     try:
-        config = load_config(config_file, parsed)
+        config = load_config(config_file, parse_overrides(overrides))
     except ConfigError as e:
         raise UsageFailure(str(e)) from None
     if data_dir is None and config.data is None:

@@ -125,6 +125,18 @@ def test_bad_config(clean_data: Path, tmp_path: Path, monkeypatch: pytest.Monkey
 def test_bad_config_override(clean_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     message = train_fails(clean_data, tmp_path, monkeypatch, "--set", "split.test_fraction=.nan")
     assert "split.test_fraction" in message
+    message = train_fails(clean_data, tmp_path, monkeypatch, "--set", "split.test_fraction")
+    assert "--set expects KEY=VALUE, got 'split.test_fraction'" in message
+
+
+def test_overrides_are_parsed_as_yaml() -> None:
+    from training.config import ConfigError, parse_overrides
+
+    assert parse_overrides(["lightgbm.num_leaves=7", "snapshots.offsets_days=[0, 2]", "experiment=a=b", "seed="]) == {
+        "lightgbm.num_leaves": 7, "snapshots.offsets_days": [0, 2], "experiment": "a=b", "seed": None,
+    }
+    with pytest.raises(ConfigError, match="--set expects KEY=VALUE, got 'seed'"):
+        parse_overrides(["seed"])
 
 
 # --- API requests ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ names the key and what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -172,6 +173,17 @@ class TrainConfig(Strict):
 
 class ConfigError(UserError):
     """A configuration file that does not validate; names the key."""
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` arguments as overrides for :func:`load_config` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
