@@ -117,6 +117,62 @@ def test_leads_only_flag_target_row_order(export: Path, tmp_path: Path, caplog: 
     assert m["roc_auc"] > 0.7, m  # the planted signal is found
     assert m["roc_auc"] > max(b["roc_auc"] for b in result.baseline_metrics["acquisition"].values()) - 0.03
     assert "scorecard" in result.baseline_metrics["acquisition"]  # it scores seniority (from the title)
+    # What it learned held on the validation period: no warning.
+    assert m["validation_auc"] > 0.7 and m["early_stopped_rounds"] >= 10, m
+    assert result.info["validation_warnings"] == {}
+
+
+def test_a_relation_that_turns_round_at_validation_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the segment that won in the training period loses from the validation period on,
+    early stopping keeps almost nothing: training says so, naming the column, on the
+    progress stream, in the run's summary and as a tag on the MLflow run."""
+    import mlflow
+
+    from training.train import load_training_data, run, train_bundle
+
+    df = crm_export()
+    later = np.arange(N) >= int(0.65 * N)  # validation and test periods (row order)
+    enterprise = df["Segment"].eq("enterprise").to_numpy()
+    rng = np.random.default_rng(1)
+    p = np.where(enterprise, np.where(later, 0.01, 0.5), np.where(later, 0.12, 0.06))  # enterprise wins early, loses later
+    df["Won?"] = np.where(rng.random(N) < p, "Y", "N")
+    df["fit.index"] = np.round(rng.normal(0, 1, N), 3)  # no signal elsewhere
+    df["Site visits (30d)"] = rng.poisson(2.0, N).astype(float)
+    df = df.drop(columns=["Contract no", "Days to close"])
+    (tmp_path / "flip").mkdir()
+    df.to_csv(tmp_path / "flip" / "crm.csv", sep=";", index=False)
+    d = byo_config(tmp_path / "flip" / "crm.csv", experiment="flip", registered_model="flip-model")
+    d["experiment"], d["registered_model"] = d["data"].pop("experiment"), d["data"].pop("registered_model")
+    d["data"]["attributes"] = {"categorical": ["Segment"], "numeric": ["fit.index"], "behaviour": ["Site visits (30d)"]}
+    config = config_from(d, tmp_path)
+    data = load_training_data(None, config)
+    lines: list[str] = []
+    result = train_bundle(data.tables, config, source=data.source, progress=lines.append)
+    m = result.metrics["acquisition"]
+    assert m["validation_auc"] < 0.55 and m["early_stopped_rounds"] < 10, m
+    warning = result.info["validation_warnings"]["acquisition"]
+    assert f"validation AUC {m['validation_auc']:.3f}" in warning
+    assert f"early stopping kept {int(m['early_stopped_rounds'])} of up to 200 boosting rounds" in warning
+    # Segment is named first, with its AUC on each period: above 0.5, then below; the
+    # columns without signal are not named.
+    named = re.search(r"changed most: Segment \(AUC ([0-9.]+) on training, ([0-9.]+) on validation\)", warning)
+    assert named and float(named.group(1)) > 0.6 and float(named.group(2)) < 0.5, warning
+    assert "fit.index" not in warning and "Site visits" not in warning, warning
+    assert [line for line in lines if line.startswith("WARNING ")] == [f"WARNING {warning}"]
+    assert result.bundle.metadata["validation_warnings"] == {"acquisition": warning}
+    # Through the tracked job: the warning is a tag on the run and part of the summary.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    try:
+        summary = run(None, config)
+        run_data = mlflow.get_run(summary["run_id"]).data
+    finally:  # the job points MLflow's process-wide URIs at this store: put them back
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    assert summary["validation_warnings"] == {"acquisition": warning}
+    assert run_data.tags["leadscore.acquisition.validation_warning"] == warning
+    assert run_data.metrics["acquisition_validation_auc"] == pytest.approx(m["validation_auc"])
 
 
 def test_tree_size_is_chosen_by_validation_log_loss(export: Path, tmp_path: Path) -> None:
@@ -302,6 +358,7 @@ def test_train_serve_score_and_pyfunc_end_to_end(export: Path, tmp_path: Path) -
     assert "LEAKAGE GUARD: excluding column 'Contract no'" in r.stderr
     summary = json.loads(r.stdout)
     assert summary["version"] == "1" and list(summary["metrics"]) == ["acquisition"]
+    assert summary["validation_warnings"] == {} and "learned almost nothing" not in r.stderr
 
     # evaluate: the model's own config gives the same split, so the same test AUC.
     r = subprocess.run(

@@ -59,9 +59,11 @@ BREAKAGES: dict[str, tuple[Callable[[Path], None], str]] = {
 def broken_models(world: dict[str, Any]) -> dict[str, str]:
     """One damaged copy of the session's model per kind of damage, in the BentoML store."""
     import bentoml
+    from conftest import use_world_store
 
     from serving.service import bundle_dir
 
+    use_world_store(world)  # module fixtures run before the per-test one that does this
     tags = {}
     for kind, (damage, _) in BREAKAGES.items():
         tag = str(bentoml.mlflow.import_model(f"broken-{kind}", world["uri"]).tag)

@@ -75,6 +75,10 @@ def test_first_model_is_logged_registered_and_champion(env: dict[str, Any]) -> N
         for m in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "capture_top10", "ks", "oracle_roc_auc", "oracle_gap_se", "best_baseline_roc_auc"):
             assert f"{t}_{m}" in run.data.metrics, f"{t}_{m} not logged"
         assert 0 < run.data.metrics[f"{t}_oracle_gap_se"] < 0.1
+        # What the model learned held on the validation period, so training warned of nothing.
+        assert run.data.metrics[f"{t}_validation_auc"] > 0.7 and run.data.metrics[f"{t}_early_stopped_rounds"] >= 10
+        assert f"leadscore.{t}.validation_warning" not in run.data.tags
+    assert first["validation_warnings"] == {}
     assert run.data.params["lightgbm.num_leaves"] == str(load_config(None).lightgbm.num_leaves)
     assert run.data.params["acquisition.num_leaves"] == run.data.params["lightgbm.num_leaves"]  # the size kept
     assert "data.qualification.test_start" in run.data.params

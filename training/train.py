@@ -21,6 +21,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from features.contract import Tables, UserError, load_tables
 from features.identity import resolve_identities
@@ -33,6 +34,7 @@ from training.calibration import Calibrator
 from training.config import LABEL_OF, TrainConfig
 from training.leakage import leakage_guard
 from training.metrics import auc_difference_se, evaluate_scores
+from training.shift import validation_warning
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -208,8 +210,13 @@ def fit_target(
     pipeline: FeaturePipeline,
     config: TrainConfig,
     progress: Progress = lambda _msg: None,
-) -> TargetModel:
-    """Train one booster with early stopping on validation, then calibrate on validation."""
+) -> tuple[TargetModel, dict[str, float]]:
+    """Train one booster with early stopping on validation, then calibrate on validation.
+
+    Returns the model and what validation said of it: ``validation_auc``, the early-stopped
+    booster's AUC on the validation period (before any refit sees that period), and
+    ``early_stopped_rounds``, the rounds early stopping kept.
+    """
     known = ~np.isnan(y)
     tr, va = split.train & known, split.valid & known
     if config.max_train_rows is not None and tr.sum() > config.max_train_rows:
@@ -261,6 +268,7 @@ def fit_target(
     # Keep only the trees early stopping chose, so every consumer predicts the same thing.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     raw_valid = np.asarray(booster.predict(X[va]))
+    report = {"validation_auc": float(roc_auc_score(y[va], raw_valid)), "early_stopped_rounds": float(booster.current_iteration())}
     calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
     if config.lightgbm.refit_on_validation:
         # The same rounds on training + validation; the calibrator fitted on the held-out
@@ -270,7 +278,7 @@ def fit_target(
         rounds = int(round(booster.current_iteration() * both.sum() / max(tr.sum(), 1)))
         refit = lgb.train(params, dboth, num_boost_round=max(1, rounds))
         booster = lgb.Booster(model_str=refit.model_to_string())
-    return TargetModel(name, booster, calibrator)
+    return TargetModel(name, booster, calibrator), report
 
 
 def train_bundle(
@@ -340,17 +348,26 @@ def train_bundle(
     oracle_auc: dict[str, float] = {}
     oracle_gap_se: dict[str, float] = {}
     test_scores: dict[str, dict[str, np.ndarray]] = {}
+    warnings: dict[str, str] = {}  # per target: the model did not hold on validation
     oracle_p = oracle_for(oracle, snaps, config) if oracle is not None else None
     frame = pipeline.to_frame(X)
     for name in config.targets:
         y = snaps[LABEL_OF[name]].to_numpy()
         progress(f"training {name} model")
         split = splits[name]
-        tm = fit_target(name, X, y, split, pipeline, config, progress)
+        tm, fit_report = fit_target(name, X, y, split, pipeline, config, progress)
         targets[name] = tm
+        warning = validation_warning(
+            name, fit_report["validation_auc"], int(fit_report["early_stopped_rounds"]), config.lightgbm.max_rounds, X, y,
+            split.train & ~np.isnan(y), split.valid & ~np.isnan(y),
+            [f.label for f in pipeline.features_], set(pipeline.categorical_indices_), fc.min_category_count,
+        )
+        if warning is not None:
+            progress(f"WARNING {warning}")
+            warnings[name] = warning
         te = split.test & ~np.isnan(y)
         p_test = tm.predict(X[te])
-        metrics[name] = evaluate_scores(y[te], p_test)
+        metrics[name] = evaluate_scores(y[te], p_test) | fit_report
         metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
         metrics[name]["num_leaves"] = float(tm.booster.params.get("num_leaves", config.lightgbm.num_leaves))
         progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
@@ -393,6 +410,7 @@ def train_bundle(
             "observed_until": observed_until(tables).isoformat(),
             "config": config.model_dump(mode="json"),
             "leakage_excluded": excluded,
+            "validation_warnings": warnings,
         },
     )
     info = {
@@ -402,6 +420,7 @@ def train_bundle(
         "leakage_excluded": excluded,
         "test_scores": test_scores,
         "oracle_gap_se": oracle_gap_se,
+        "validation_warnings": warnings,
     }
     return TrainResult(bundle, metrics, baseline_metrics, oracle_auc, snaps, X, splits, info)
 
@@ -450,6 +469,8 @@ def run(
         mlflow.set_tags({"leadscore.role": "model", "leadscore.data_dir": str(data_dir)})
         mlflow.log_params(config.flat_params())
         result = train_bundle(tables, config, data.oracle, progress, on_features, source=data.source)
+        for name, warning in result.info["validation_warnings"].items():
+            mlflow.set_tag(f"leadscore.{name}.validation_warning", warning)
         if result.info["leakage_excluded"]:
             mlflow.set_tag("leadscore.leakage_excluded", json.dumps(result.info["leakage_excluded"]))
         progress("logging to MLflow")
@@ -478,5 +499,6 @@ def run(
             "oracle_auc": result.oracle_auc,
             "oracle_gap_se": result.info["oracle_gap_se"],
             "gate": decision,
+            "validation_warnings": result.info["validation_warnings"],
             "seconds": result.info["seconds_total"],
         }
