@@ -102,6 +102,8 @@ def evaluate(data: Path, overrides: dict[str, object]) -> dict[str, object]:
         "auc": round(m["roc_auc"], 4),
         "ece": round(m["ece"], 4),
         "validation_auc": round(m["validation_auc"], 4),
+        "early_stopped_rounds": int(m["early_stopped_rounds"]),
+        "validation_warning": result.info["validation_warnings"].get(target),
         "best_baseline_auc": max(baselines.values()),
         "baseline_aucs": baselines,
         "auc_over_best_baseline": round(m["roc_auc"] - max(baselines.values()), 4),

@@ -207,7 +207,7 @@ class ModelInfo(BaseModel):
     version: str = Field(examples=["3"])
     targets: list[str] = Field(examples=[["qualification", "acquisition"]])
     trained_at: str | None = Field(None, description="When the model was trained (UTC).")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Test-period metrics per target, from training.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Per target, from training: test-period metrics, and validation_auc and early_stopped_rounds from the validation period.")
     features: list[FeatureDescription]
 
 

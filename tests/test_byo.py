@@ -152,10 +152,10 @@ def test_a_relation_that_turns_round_at_validation_is_reported(tmp_path: Path, m
     assert m["validation_auc"] < 0.55 and m["early_stopped_rounds"] < 10, m
     warning = result.info["validation_warnings"]["acquisition"]
     assert f"validation AUC {m['validation_auc']:.3f}" in warning
-    assert f"early stopping kept {int(m['early_stopped_rounds'])} of up to 200 boosting rounds" in warning
+    assert f"early stopping kept {int(m['early_stopped_rounds'])} of up to 200 boosting rounds at learning rate 0.05" in warning
     # Segment is named first, with its AUC on each period: above 0.5, then below; the
     # columns without signal are not named.
-    named = re.search(r"changed most: Segment \(AUC ([0-9.]+) on training, ([0-9.]+) on validation\)", warning)
+    named = re.search(r"fell most from training to validation: Segment \(AUC ([0-9.]+) on training, ([0-9.]+) on validation\)", warning)
     assert named and float(named.group(1)) > 0.6 and float(named.group(2)) < 0.5, warning
     assert "fit.index" not in warning and "Site visits" not in warning, warning
     assert [line for line in lines if line.startswith("WARNING ")] == [f"WARNING {warning}"]

@@ -50,6 +50,18 @@ class Split:
 
 
 @dataclass
+class FitReport:
+    """What the validation period said of a target's early-stopped booster (before any refit)."""
+
+    validation_auc: float
+    early_stopped_rounds: int
+    warning: str | None  # :func:`training.shift.validation_warning`: it did not hold there
+
+    def metrics(self) -> dict[str, float]:
+        return {"validation_auc": self.validation_auc, "early_stopped_rounds": float(self.early_stopped_rounds)}
+
+
+@dataclass
 class TrainResult:
     bundle: ModelBundle
     metrics: dict[str, dict[str, float]]
@@ -210,12 +222,12 @@ def fit_target(
     pipeline: FeaturePipeline,
     config: TrainConfig,
     progress: Progress = lambda _msg: None,
-) -> tuple[TargetModel, dict[str, float]]:
+    groups: np.ndarray | None = None,
+) -> tuple[TargetModel, FitReport]:
     """Train one booster with early stopping on validation, then calibrate on validation.
 
-    Returns the model and what validation said of it: ``validation_auc``, the early-stopped
-    booster's AUC on the validation period (before any refit sees that period), and
-    ``early_stopped_rounds``, the rounds early stopping kept.
+    Returns the model and what validation said of it (:class:`FitReport`). ``groups``: the
+    lead of each row of ``X`` (default: each row its own), for the validation warning.
     """
     known = ~np.isnan(y)
     tr, va = split.train & known, split.valid & known
@@ -268,7 +280,14 @@ def fit_target(
     # Keep only the trees early stopping chose, so every consumer predicts the same thing.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     raw_valid = np.asarray(booster.predict(X[va]))
-    report = {"validation_auc": float(roc_auc_score(y[va], raw_valid)), "early_stopped_rounds": float(booster.current_iteration())}
+    valid_auc, rounds = float(roc_auc_score(y[va], raw_valid)), booster.current_iteration()
+    c = config.lightgbm
+    warning = validation_warning(
+        name, valid_auc, rounds, c.max_rounds, c.learning_rate, X, y,
+        np.arange(len(y)) if groups is None else groups, tr, va,
+        [f.label for f in pipeline.features_], set(cats), config.features.min_category_count,
+    )
+    report = FitReport(valid_auc, rounds, warning)
     calibrator = Calibrator(method=config.calibration, random_state=config.seed).fit(raw_valid, y[va])
     if config.lightgbm.refit_on_validation:
         # The same rounds on training + validation; the calibrator fitted on the held-out
@@ -355,19 +374,14 @@ def train_bundle(
         y = snaps[LABEL_OF[name]].to_numpy()
         progress(f"training {name} model")
         split = splits[name]
-        tm, fit_report = fit_target(name, X, y, split, pipeline, config, progress)
+        tm, fit_report = fit_target(name, X, y, split, pipeline, config, progress, groups=snaps["lead"].to_numpy())
         targets[name] = tm
-        warning = validation_warning(
-            name, fit_report["validation_auc"], int(fit_report["early_stopped_rounds"]), config.lightgbm.max_rounds, X, y,
-            split.train & ~np.isnan(y), split.valid & ~np.isnan(y),
-            [f.label for f in pipeline.features_], set(pipeline.categorical_indices_), fc.min_category_count,
-        )
-        if warning is not None:
-            progress(f"WARNING {warning}")
-            warnings[name] = warning
+        if fit_report.warning is not None:
+            progress(f"WARNING {fit_report.warning}")
+            warnings[name] = fit_report.warning
         te = split.test & ~np.isnan(y)
         p_test = tm.predict(X[te])
-        metrics[name] = evaluate_scores(y[te], p_test) | fit_report
+        metrics[name] = evaluate_scores(y[te], p_test) | fit_report.metrics()
         metrics[name]["best_iteration"] = float(tm.booster.current_iteration())
         metrics[name]["num_leaves"] = float(tm.booster.params.get("num_leaves", config.lightgbm.num_leaves))
         progress(f"evaluating {name}: AUC {metrics[name]['roc_auc']:.4f}, ECE {metrics[name]['ece']:.4f}")
