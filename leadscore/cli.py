@@ -283,7 +283,8 @@ def _registry_ref(model_uri: str) -> tuple[str, str | None]:
 @click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="MLflow model URI to import and serve.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(min=1), help="Most leads per /score_batch request.")
+@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), envvar="LEADSCORE_MAX_BATCH",
+              help="Most leads per /score_batch request (also read from LEADSCORE_MAX_BATCH).")
 @click.option("--bento-name", default="lead-scoring", show_default=True, help="Name of the model in the BentoML model store.")
 @clean_errors
 def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str) -> None:

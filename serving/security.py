@@ -40,6 +40,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 API_KEY_ENV = "LEADSCORE_API_KEY"
 API_KEY_FILE_ENV = "LEADSCORE_API_KEY_FILE"
 MAX_REQUEST_BYTES_ENV = "LEADSCORE_MAX_REQUEST_BYTES"
+MAX_BATCH_ENV = "LEADSCORE_MAX_BATCH"
+DEFAULT_MAX_BATCH = 1000
+HARD_MAX_BATCH = 100_000  # the request model's own bound, whatever the setting
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 # Health, metrics and the API documentation stay open: probes and schema tools need no key.
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/"})
@@ -79,10 +82,26 @@ def max_request_bytes(environ: MutableMapping[str, str] | None = None) -> int:
     return value
 
 
+def max_batch(environ: MutableMapping[str, str] | None = None) -> int:
+    """Most leads per ``/score_batch`` request: ``LEADSCORE_MAX_BATCH``, 1 to ``HARD_MAX_BATCH``."""
+    env = os.environ if environ is None else environ
+    raw = env.get(MAX_BATCH_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BATCH
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SecurityConfigError(f"{MAX_BATCH_ENV} must be a whole number of leads, got {raw!r}") from None
+    if not 1 <= value <= HARD_MAX_BATCH:
+        raise SecurityConfigError(f"{MAX_BATCH_ENV} must be from 1 to {HARD_MAX_BATCH:,}, got {value}")
+    return value
+
+
 def check_settings() -> None:
     """Raise :class:`SecurityConfigError` for unusable settings (called before serving)."""
     api_key()
     max_request_bytes()
+    max_batch()
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

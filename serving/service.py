@@ -45,15 +45,15 @@ from starlette.routing import Route
 from serving.openapi import ErrorShapeMiddleware, OpenAPIMiddleware
 from serving.schemas import Lead, ModelInfo, ScoreResponse, request_models
 from serving.security import (
+    HARD_MAX_BATCH,
     ApiKeyMiddleware,
     BodyLimitMiddleware,
     check_settings,
     install_log_redaction,
+    max_batch,
 )
 
 MODEL_TAG = os.environ.get("LEADSCORE_BENTO_MODEL", "lead-scoring:latest")
-DEFAULT_MAX_BATCH = 1000
-HARD_MAX_BATCH = 100_000
 # BentoML's timeout timer is never cancelled: it keeps each request's context (trace span,
 # request objects) alive for the whole timeout. At 10 s and a few hundred requests a second
 # that is over 100,000 live objects, and the collector's full passes over them paused the
@@ -174,7 +174,7 @@ class LeadScoring:
 
         install_log_redaction()
         self.ready = False
-        self.max_batch = int(os.environ.get("LEADSCORE_MAX_BATCH", DEFAULT_MAX_BATCH))
+        self.max_batch = max_batch()
         bundle = ModelBundle.load(bundle_dir(self.model.path))
         labels = dict(self.model.info.labels or {})
         bundle.name = labels.get("registered_model", bundle.name)

@@ -147,6 +147,13 @@ def test_service_refuses_to_start_with_a_bad_traffic_setting(
     assert "Traceback" not in out
 
 
+def test_service_refuses_to_start_with_a_bad_batch_setting(world: dict[str, Any], bento_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADSCORE_MAX_BATCH", "lots")
+    code, out, statuses = _serve_until_exit(bento_model, world["root"])
+    assert code != 0 and 200 not in statuses
+    assert out.strip().splitlines() == ["leadscore: refusing to start: LEADSCORE_MAX_BATCH must be a whole number of leads, got 'lots'"]
+
+
 # --- training against a tracking store that fails ------------------------------------------------
 
 

@@ -58,6 +58,11 @@ def test_api_key_settings(tmp_path: Path) -> None:
         with pytest.raises(security.SecurityConfigError, match=message):
             security.api_key(env)
             security.max_request_bytes(env)
+    assert security.max_batch({}) == 1000 and security.max_batch({"LEADSCORE_MAX_BATCH": " 250 "}) == 250
+    for raw, message in [("abc", "whole number of leads, got 'abc'"), ("0", "from 1 to 100,000, got 0"),
+                         ("-5", "got -5"), ("100001", "got 100001")]:
+        with pytest.raises(security.SecurityConfigError, match=message):
+            security.max_batch({"LEADSCORE_MAX_BATCH": raw})
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(security.SecurityConfigError, match="empty"):
         security.api_key({"LEADSCORE_API_KEY_FILE": str(tmp_path / "empty")})
