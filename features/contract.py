@@ -132,6 +132,8 @@ class ContractError(UserError):
         self.column = column
         self.problem = problem
         self.rows = list(rows)
+        self.values = list(values)
+        self.total = total
         where = f"{table}.{column}" if column else table
         msg = f"{where}: {problem}"
         if self.rows:
@@ -143,6 +145,10 @@ class ContractError(UserError):
             count = total if total is not None else len(self.rows)
             msg += f" — {count} row(s), e.g. {shown}"
         super().__init__(msg)
+
+    def as_column(self, label: str) -> ContractError:
+        """The same error, naming the column as the user knows it (``label``)."""
+        return ContractError(self.table, label, self.problem, self.rows, self.values, self.total)
 
 
 def _offending(table: str, column: str | None, problem: str, mask: np.ndarray, values: pd.Series) -> None:

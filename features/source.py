@@ -26,6 +26,7 @@ shares a contract name gets ``attr_`` in front; the API also accepts the origina
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ FLAG_COLUMN_OF = {"qualification": "qualified", "acquisition": "acquired"}
 ROW_ORDER_EPOCH = pd.Timestamp("2000-01-01")
 CONTRACT_LEAD_COLUMNS = tuple(c.name for c in LEADS.columns)
 
+log = logging.getLogger(__name__)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,8 +75,30 @@ class TargetSpec(_Strict):
 
     flag: str | None = Field(None, description="Column whose value says whether the lead reached the target.")
     positive: str | None = Field(None, description="The flag's value meaning yes (compared as text, case-insensitive); default: 1/true/yes.")
+    negative: tuple[str, ...] | None = Field(
+        None,
+        description="The flag's values meaning no, when it has others (rows with any other value are left unlabelled); "
+        "default: every value but the positive one, if there is only one such value.",
+    )
     timestamp: str | None = Field(None, description="Column with when the lead reached the target (blank: never).")
     horizon_days: float | None = Field(None, gt=0, description="Label window after each snapshot (timestamp targets).")
+
+    @field_validator("positive", mode="before")
+    @classmethod
+    def _as_text(cls, v: object) -> object:
+        if isinstance(v, bool):  # YAML reads an unquoted yes/no/true/false as a boolean
+            raise ValueError(f"YAML read this as {str(v).lower()}; quote the value as it is in the file, e.g. positive: \"yes\"")
+        return str(v) if isinstance(v, int | float) else v
+
+    @field_validator("negative", mode="before")
+    @classmethod
+    def _as_texts(cls, v: object) -> object:
+        items = [v] if isinstance(v, str | int | float) else v
+        if isinstance(items, list | tuple):
+            if any(isinstance(i, bool) for i in items):
+                raise ValueError("YAML read a value as true/false; quote the values as they are in the file, e.g. negative: [\"no\"]")
+            return tuple(str(i) if isinstance(i, int | float) else i for i in items)
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> TargetSpec:
@@ -81,14 +106,19 @@ class TargetSpec(_Strict):
             raise ValueError("give exactly one of 'flag' (with 'positive') or 'timestamp' (with 'horizon_days')")
         if self.flag is not None and self.horizon_days is not None:
             raise ValueError("'horizon_days' applies to a 'timestamp' target, not a 'flag' target")
-        if self.timestamp is not None and self.positive is not None:
-            raise ValueError("'positive' applies to a 'flag' target, not a 'timestamp' target")
+        if self.timestamp is not None and (self.positive is not None or self.negative is not None):
+            raise ValueError("'positive' and 'negative' apply to a 'flag' target, not a 'timestamp' target")
+        if self.negative is not None and self.positive_values() & self.negative_values():
+            raise ValueError(f"a value cannot be both positive and negative: {sorted(self.positive_values() & self.negative_values())}")
         return self
 
     def positive_values(self) -> set[str]:
         if self.positive is None:
             return {"1", "1.0", "true", "yes", "y"}
         return {self.positive.strip().lower()}
+
+    def negative_values(self) -> set[str]:
+        return {v.strip().lower() for v in self.negative or ()}
 
 
 class AttributeRoles(_Strict):
@@ -152,6 +182,14 @@ class DataConfig(_Strict):
             for tc in (spec.flag, spec.timestamp):
                 if tc is not None and tc in seen:
                     raise ValueError(f"target column {tc!r} cannot also be in {seen[tc]}")
+        for key, col in (("id_column", self.id_column), ("created_at_column", self.created_at_column), *(("rename", c) for c in self.rename)):
+            if col is not None and col in self.drop:
+                raise ValueError(f"column {col!r} is in both {key} and drop")
+        targets_of: dict[str, str] = {}
+        for src, dst in self.rename.items():
+            if dst in targets_of:
+                raise ValueError(f"rename maps both {targets_of[dst]!r} and {src!r} to {dst!r}; keep one")
+            targets_of[dst] = src
         if self.events is not None and self.created_at_column is None:
             raise ValueError("an events table needs created_at_column (event times are compared with lead creation)")
         return self
@@ -283,7 +321,11 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
     raw = _read(leads_source, base_dir, "leads")
     if len(raw) == 0:
         raise ContractError("leads", None, "table is empty (no data rows)")
-    raw.columns = [str(c).strip() for c in raw.columns]
+    names = [str(c).strip() for c in raw.columns]
+    for c in dict.fromkeys(names):
+        if names.count(c) > 1:
+            raise ContractError("leads", c, f"{names.count(c)} columns have this name (once spaces around names are removed); rename all but one")
+    raw.columns = names
     referenced = {
         "id_column": [config.id_column] if config.id_column else [],
         "created_at_column": [config.created_at_column] if config.created_at_column else [],
@@ -314,11 +356,18 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
         if col in raw.columns and col not in declared and col not in renamed.values() and col not in leads:
             leads[col] = raw[col]
     for src, dst in renamed.items():
-        if dst in leads:
-            raise ContractError("leads", src, f"renamed to {dst!r}, but the file also has a column {dst!r}")
+        if dst in raw.columns and dst != src and dst not in renamed:
+            raise ContractError("leads", src, f"renamed to {dst!r}, but the file also has a column {dst!r}; drop one of them (data.drop)")
         leads[dst] = raw[src]
     standard_sources = [c for c in CONTRACT_LEAD_COLUMNS[2:] if c in leads]
-    leads = coerce_table(leads, LEADS, allow_empty=False)
+    user_name = {"lead_id": config.id_column, "created_at": config.created_at_column} | {dst: src for src, dst in renamed.items()}
+    try:
+        leads = coerce_table(leads, LEADS, allow_empty=False)
+    except ContractError as e:
+        if e.table == "leads" and e.column in CONTRACT_LEAD_COLUMNS:
+            own = user_name.get(e.column)
+            raise e.as_column(f"{own} (as {e.column})" if own else f"{e.column} (a data contract column, read by its name)") from None
+        raise
 
     columns: dict[str, str] = {}
     roles: dict[str, list[str]] = {"categorical": [], "numeric": [], "behaviour": []}
@@ -332,6 +381,15 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             columns[name] = col
             roles[role].append(name)
             values = raw[col]
+            if not for_scoring and values.notna().sum() == 0:
+                raise ContractError("leads", col, f"declared in data.attributes.{role} but empty in every row; fill it or leave it out")
+            distinct = values.nunique()
+            if not for_scoring and role == "categorical" and n >= 100 and distinct > 0.5 * values.notna().sum():
+                log.warning(
+                    "leads.%s: declared categorical, but %s of its %s values are distinct (an id, an e-mail?): "
+                    "as a category it carries next to nothing; leave it out or declare it otherwise",
+                    col, f"{distinct:,}", f"{int(values.notna().sum()):,}",
+                )
             if role == "categorical":
                 leads[name] = values.astype(object).where(values.notna(), None)
             else:
@@ -352,12 +410,30 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             text = raw[spec.flag].astype(object)
             known = text.notna().to_numpy()
             lowered = text.where(text.notna(), "").astype(str).str.strip().str.lower()
-            flags[target] = np.where(known, lowered.isin(spec.positive_values()).to_numpy(), np.nan).astype("float64")
-            if np.nansum(flags[target]) == 0:
+            positive = lowered.isin(spec.positive_values()).to_numpy()
+            if not positive.any():
                 seen = sorted(set(lowered[known].tolist()))[:10]
                 raise ContractError(
                     "leads", spec.flag,
                     f"no row has the positive value {sorted(spec.positive_values())} of target {target}; values seen: {seen}",
+                )
+            counts = lowered[known & ~positive].value_counts()
+            if spec.negative is not None:
+                known = known & (positive | lowered.isin(spec.negative_values()).to_numpy())
+            elif len(counts) > 1:
+                shown = ", ".join(f"{v!r} ({c:,} rows)" for v, c in counts.head(5).items())
+                raise ContractError(
+                    "leads", spec.flag,
+                    f"besides the positive value {sorted(spec.positive_values())}, target {target}'s flag has "
+                    f"{len(counts)} values: {shown}; list those that mean no under "
+                    f"data.targets.{target}.negative (rows with any other value are then unlabelled)",
+                )
+            flags[target] = np.where(known, positive, np.nan).astype("float64")
+            if np.nansum(flags[target]) == known.sum():
+                raise ContractError(
+                    "leads", spec.flag,
+                    f"every labelled row has the positive value {sorted(spec.positive_values())} of target {target}: "
+                    "a model needs negatives too",
                 )
         else:
             if config.time_ordered_by_rows:
@@ -368,7 +444,13 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
         outcomes[FLAG_COLUMN_OF[flag_target]] = flag
     tables = Tables(leads=leads)
     if len(outcomes.columns) > 1:
-        tables.outcomes = coerce_table(outcomes, OUTCOMES)
+        try:
+            tables.outcomes = coerce_table(outcomes, OUTCOMES)
+        except ContractError as e:
+            timestamps = {TIME_COLUMN_OF[t]: spec.timestamp for t, spec in config.targets.items() if spec.timestamp}
+            if e.column in timestamps:
+                raise e.as_column(f"{timestamps[e.column]} (as {e.column})") from None
+            raise
     for table, file, table_schema in (("events", config.events, EVENTS), ("identities", config.identities, IDENTITIES)):
         frame = empty_table(table_schema) if file is None else coerce_table(_read(file, base_dir, table), table_schema, allow_empty=False)
         setattr(tables, table, frame)

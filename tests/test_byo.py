@@ -476,3 +476,92 @@ def test_export_with_events_and_renamed_contract_columns(tmp_path: Path) -> None
     assert {"events", "email", "job_title", "created_at", "as_of"} <= set(scorer.request_model.model_fields)
     out = scorer.score(scorer.example())
     assert set(out) >= {"qualification", "score"} and "acquisition" not in out
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    df.to_csv(path, sep=";", index=False)
+    return path
+
+
+def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """What real CRM exports hold, found by probing the loader: each case either loads as
+    it should or is one clear error naming the user's column, never a traceback or a
+    silent misreading."""
+    from features.source import DataConfig, load_source
+
+    def load(df: pd.DataFrame, **extra: Any) -> Any:
+        return load_source(DataConfig.model_validate(byo_config(_write(df, tmp_path / "x.csv"), **extra)["data"]))
+
+    base = crm_export(300)
+    # A flag with a third value ("Open" deals): not silently negatives.
+    df = base.assign(**{"Won?": np.where(np.arange(300) % 3 == 0, "Open", base["Won?"])})
+    with pytest.raises(ContractError, match=r"leads\.Won\?: besides the positive value \['y'\].*'n' \(\d+ rows\), 'open' \(100 rows\).*data\.targets\.acquisition\.negative"):
+        load(df)
+    src = load(df, targets={"acquisition": {"flag": "Won?", "positive": "Y", "negative": ["N"]}})
+    flag = src.flags["acquisition"]
+    assert np.isnan(flag[::3]).all() and not np.isnan(np.delete(flag, np.s_[::3])).any()  # open: unlabelled
+    # Every row positive.
+    with pytest.raises(ContractError, match=r"leads\.Won\?: every labelled row has the positive value"):
+        load(base.assign(**{"Won?": "Y"}))
+    # The user's column names in contract errors.
+    with pytest.raises(ContractError, match=r"leads\.Lead Number \(as lead_id\): .*duplicate"):
+        load(base.assign(**{"Lead Number": ["crm-1"] * 2 + list(base["Lead Number"][2:])}))
+    # Names that clash once trimmed; a declared column that is empty; an id as a category.
+    with pytest.raises(ContractError, match=r"leads\.Segment: 2 columns have this name"):
+        load(base.assign(**{"Segment ": base["Segment"]}))
+    with pytest.raises(ContractError, match=r"leads\.fit\.index: declared in data\.attributes\.numeric but empty in every row"):
+        load(base.assign(**{"fit.index": np.nan}))
+    d = byo_config(_write(base, tmp_path / "x.csv"))
+    d["data"]["attributes"]["categorical"] = ["Segment", "Lead Number"]
+    d["data"]["id_column"] = None
+    with caplog.at_level(logging.WARNING):
+        load_source(DataConfig.model_validate(d["data"]))
+    assert "leads.Lead Number: declared categorical, but 300 of its 300 values are distinct" in caplog.text
+    # A rename onto a column the file has too.
+    with pytest.raises(ContractError, match=r"leads\.Segment: renamed to 'industry', but the file also has a column 'industry'"):
+        load(base.assign(industry="Software"), rename={"Segment": "industry"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["data"].update(drop=["Lead Number"]), r"column 'Lead Number' is in both id_column and drop"),
+        (lambda d: d["data"].update(rename={"Segment": "industry", "Title": "industry"}), r"rename maps both 'Segment' and 'Title' to 'industry'"),
+        (lambda d: d["data"]["targets"]["acquisition"].update(positive=True), r"YAML read this as true; quote the value .*positive: \"yes\""),
+        (lambda d: d["data"]["targets"]["acquisition"].update(negative=["y"]), r"both positive and negative: \['y'\]"),
+    ],
+)
+def test_more_bad_configs_are_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:
+    d = byo_config(export)
+    change(d)
+    with pytest.raises(ConfigError, match=message):
+        config_from(d, tmp_path)
+
+
+def test_a_numeric_positive_value_is_read_as_text(tmp_path: Path) -> None:
+    from features.source import DataConfig, load_source
+
+    df = crm_export(300)
+    df["Won?"] = np.where(df["Won?"] == "Y", 1, 0)
+    d = byo_config(_write(df, tmp_path / "x.csv"), targets={"acquisition": {"flag": "Won?", "positive": 1}})
+    src = load_source(DataConfig.model_validate(d["data"]))
+    assert src.flags["acquisition"].sum() == (df["Won?"] == 1).sum()
+
+
+def test_too_little_data_and_a_newest_first_file_are_refused(tmp_path: Path) -> None:
+    from features.contract import UserError
+    from training.train import load_training_data, train_bundle
+
+    d = byo_config(_write(crm_export(80), tmp_path / "tiny.csv"))
+    config = config_from(d, tmp_path)
+    data = load_training_data(None, config)
+    with pytest.raises(UserError, match=r"training period has \d+ labelled snapshots, fewer than twice lightgbm\.min_data_in_leaf \(50\)"):
+        train_bundle(data.tables, config, source=data.source)
+    # Row order as the split, but created_at says the last rows are the oldest leads.
+    df = crm_export(2000)
+    df["Created"] = pd.date_range("2024-01-01", periods=2000, freq="h")[::-1].strftime("%Y-%m-%d %H:%M")
+    d = byo_config(_write(df, tmp_path / "newest-first.csv"), created_at_column="Created")
+    config = config_from(d, tmp_path)
+    data = load_training_data(None, config)
+    with pytest.raises(UserError, match=r"split\.by is row_order.*those leads are older.*use split\.by: time, or sort the file oldest first"):
+        train_bundle(data.tables, config, source=data.source)

@@ -125,6 +125,16 @@ def target_splits(snaps: pd.DataFrame, config: TrainConfig) -> dict[str, Split]:
             m[np.flatnonzero(known)[getattr(sp, part)]] = True
             full[part] = m
         out[name] = Split(full["train"], full["valid"], full["test"], sp.valid_start, sp.test_start)
+        timed = config.data is not None and config.data.created_at_column is not None
+        if key is not None and timed:
+            as_of = snaps["as_of"].to_numpy().astype("datetime64[us]")
+            train_mid, test_mid = (pd.Timestamp(np.sort(as_of[full[p]])[full[p].sum() // 2]) for p in ("train", "test"))
+            if test_mid < train_mid:
+                raise UserError(
+                    f"split.by is row_order, so the test period is the last rows of the file, but by "
+                    f"data.created_at_column those leads are older (median {test_mid:%Y-%m-%d} against "
+                    f"{train_mid:%Y-%m-%d} for the training rows): use split.by: time, or sort the file oldest first"
+                )
     return out
 
 
@@ -236,6 +246,13 @@ def fit_target(
         keep = np.random.default_rng(config.seed).choice(idx, config.max_train_rows, replace=False)
         tr = np.zeros_like(tr)
         tr[keep] = True
+    min_leaf = config.lightgbm.min_data_in_leaf
+    if tr.sum() < 2 * min_leaf:
+        raise UserError(
+            f"target {name}: the training period has {int(tr.sum())} labelled snapshots, fewer than twice "
+            f"lightgbm.min_data_in_leaf ({min_leaf}), so no tree could split them; lower lightgbm.min_data_in_leaf "
+            "or give more data"
+        )
     for part, mask in (("training", tr), ("validation", va)):
         if mask.sum() == 0 or len(np.unique(y[mask])) < 2:
             raise UserError(
