@@ -185,6 +185,13 @@ class DataConfig(_Strict):
         for key, col in (("id_column", self.id_column), ("created_at_column", self.created_at_column), *(("rename", c) for c in self.rename)):
             if col is not None and col in self.drop:
                 raise ValueError(f"column {col!r} is in both {key} and drop")
+        judged = {*self.attributes.categorical, *self.attributes.numeric, *self.attributes.behaviour}
+        for col in self.keep:
+            if col not in judged:
+                raise ValueError(
+                    f"keep lists {col!r}, which is not a declared categorical, numeric or behaviour column "
+                    "(only those are judged by the leakage guard)"
+                )
         targets_of: dict[str, str] = {}
         for src, dst in self.rename.items():
             if dst in targets_of:
@@ -374,8 +381,8 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
     for role in roles:
         for col in getattr(config.attributes, role):
             name = field_name(col)
-            if name in CONTRACT_LEAD_COLUMNS:  # a column of the user's that shares a contract name
-                name = f"attr_{name}"
+            if name in CONTRACT_LEAD_COLUMNS or name in STANDARD_SOURCES or name == "lead_age_days":
+                name = f"attr_{name}"  # a column of the user's named like a contract column or built-in feature
             if name in columns:
                 raise ContractError("leads", col, f"its field name {name!r} clashes with another column's; rename one of them")
             columns[name] = col

@@ -517,6 +517,10 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
     with caplog.at_level(logging.WARNING):
         load_source(DataConfig.model_validate(d["data"]))
     assert "leads.Lead Number: declared categorical, but 300 of its 300 values are distinct" in caplog.text
+    # A declared column named like a built-in feature (the title also makes "seniority").
+    src = load(base.assign(seniority=base["Segment"]), attributes={
+        "categorical": ["Segment", "seniority"], "numeric": ["fit.index"], "title": "Title", "behaviour": ["Site visits (30d)"]})
+    assert "attr_seniority" in src.schema.categorical and src.columns["attr_seniority"] == "seniority"
     # A rename onto a column the file has too.
     with pytest.raises(ContractError, match=r"leads\.Segment: renamed to 'industry', but the file also has a column 'industry'"):
         load(base.assign(industry="Software"), rename={"Segment": "industry"})
@@ -529,6 +533,7 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
         (lambda d: d["data"].update(rename={"Segment": "industry", "Title": "industry"}), r"rename maps both 'Segment' and 'Title' to 'industry'"),
         (lambda d: d["data"]["targets"]["acquisition"].update(positive=True), r"YAML read this as true; quote the value .*positive: \"yes\""),
         (lambda d: d["data"]["targets"]["acquisition"].update(negative=["y"]), r"both positive and negative: \['y'\]"),
+        (lambda d: d["data"].update(keep=["Title"]), r"keep lists 'Title', which is not a declared categorical, numeric or behaviour column"),
     ],
 )
 def test_more_bad_configs_are_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:
