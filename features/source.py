@@ -298,6 +298,14 @@ def resolve(path: str, base: Path | None) -> Path:
     return p if p.is_absolute() or base is None else base / p
 
 
+def _unique_names(names: list[str], table: str) -> list[str]:
+    """``names`` (trimmed column names), or an error naming one that is there twice."""
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1:
+            raise ContractError(table, name, f"{names.count(name)} columns have this name (once spaces around names are removed); rename all but one")
+    return names
+
+
 def _read(src: FileSource, base: Path | None, table: str) -> pd.DataFrame:
     path = resolve(src.path, base)
     if not path.exists():
@@ -305,6 +313,11 @@ def _read(src: FileSource, base: Path | None, table: str) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
+        # pandas renames a repeated header ("Segment", "Segment.1"): read the header as it is.
+        header = [str(c).strip() for c in pd.read_csv(
+            path, sep=src.separator, dtype=str, header=None, nrows=1, keep_default_na=False, encoding=src.encoding
+        ).iloc[0]]
+        _unique_names(header, table)
         return pd.read_csv(path, sep=src.separator, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding)
     except UnicodeDecodeError as e:
         raise ContractError(table, None, f"file is not {src.encoding} text: {path} ({e.reason} at byte {e.start}); set encoding") from None
@@ -328,11 +341,7 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
     raw = _read(leads_source, base_dir, "leads")
     if len(raw) == 0:
         raise ContractError("leads", None, "table is empty (no data rows)")
-    names = [str(c).strip() for c in raw.columns]
-    for c in dict.fromkeys(names):
-        if names.count(c) > 1:
-            raise ContractError("leads", c, f"{names.count(c)} columns have this name (once spaces around names are removed); rename all but one")
-    raw.columns = names
+    raw.columns = _unique_names([str(c).strip() for c in raw.columns], "leads")
     referenced = {
         "id_column": [config.id_column] if config.id_column else [],
         "created_at_column": [config.created_at_column] if config.created_at_column else [],

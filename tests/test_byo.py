@@ -509,6 +509,9 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
     # Names that clash once trimmed; a declared column that is empty; an id as a category.
     with pytest.raises(ContractError, match=r"leads\.Segment: 2 columns have this name"):
         load(base.assign(**{"Segment ": base["Segment"]}))
+    (tmp_path / "x.csv").write_text("Lead Number;Segment;Segment;Won?\ncrm-1;smb;mid market;Y\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"leads\.Segment: 2 columns have this name"):  # pandas would say Segment.1
+        load_source(DataConfig.model_validate(byo_config(tmp_path / "x.csv")["data"]))
     with pytest.raises(ContractError, match=r"leads\.fit\.index: declared in data\.attributes\.numeric but empty in every row"):
         load(base.assign(**{"fit.index": np.nan}))
     d = byo_config(_write(base, tmp_path / "x.csv"))
