@@ -68,33 +68,30 @@ def api_key(environ: MutableMapping[str, str] | None = None) -> str | None:
     return key
 
 
-def max_request_bytes(environ: MutableMapping[str, str] | None = None) -> int:
+def _whole_number(environ: MutableMapping[str, str] | None, name: str, default: int, unit: str, low: int, high: int | None = None) -> int:
+    """The setting ``name`` as a whole number from ``low`` to ``high`` (``default`` if unset)."""
     env = os.environ if environ is None else environ
-    raw = env.get(MAX_REQUEST_BYTES_ENV, "").strip()
+    raw = env.get(name, "").strip()
     if not raw:
-        return DEFAULT_MAX_REQUEST_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise SecurityConfigError(f"{MAX_REQUEST_BYTES_ENV} must be a whole number of bytes, got {raw!r}") from None
-    if value < 1024:
-        raise SecurityConfigError(f"{MAX_REQUEST_BYTES_ENV} must be at least 1024, got {value}")
+        raise SecurityConfigError(f"{name} must be a whole number of {unit}, got {raw!r}") from None
+    if high is None and value < low:
+        raise SecurityConfigError(f"{name} must be at least {low}, got {value}")
+    if high is not None and not low <= value <= high:
+        raise SecurityConfigError(f"{name} must be from {low} to {high:,}, got {value}")
     return value
+
+
+def max_request_bytes(environ: MutableMapping[str, str] | None = None) -> int:
+    return _whole_number(environ, MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES, "bytes", 1024)
 
 
 def max_batch(environ: MutableMapping[str, str] | None = None) -> int:
     """Most leads per ``/score_batch`` request: ``LEADSCORE_MAX_BATCH``, 1 to ``HARD_MAX_BATCH``."""
-    env = os.environ if environ is None else environ
-    raw = env.get(MAX_BATCH_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BATCH
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SecurityConfigError(f"{MAX_BATCH_ENV} must be a whole number of leads, got {raw!r}") from None
-    if not 1 <= value <= HARD_MAX_BATCH:
-        raise SecurityConfigError(f"{MAX_BATCH_ENV} must be from 1 to {HARD_MAX_BATCH:,}, got {value}")
-    return value
+    return _whole_number(environ, MAX_BATCH_ENV, DEFAULT_MAX_BATCH, "leads", 1, HARD_MAX_BATCH)
 
 
 def check_settings() -> None:
