@@ -573,3 +573,18 @@ def test_too_little_data_and_a_newest_first_file_are_refused(tmp_path: Path) -> 
     data = load_training_data(None, config)
     with pytest.raises(UserError, match=r"split\.by is row_order.*those leads are older.*use split\.by: time, or sort the file oldest first"):
         train_bundle(data.tables, config, source=data.source)
+
+
+def test_the_leakage_guard_says_which_columns_it_could_not_judge(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from training.train import load_training_data, train_bundle
+
+    df = crm_export()
+    df["Referral code"] = np.where(np.arange(N) < 10, "R1", None)  # filled in on 10 rows only
+    d = byo_config(_write(df.drop(columns=["Contract no", "Days to close"]), tmp_path / "sparse.csv"))
+    d["data"]["attributes"] = {"categorical": ["Segment", "Referral code"], "numeric": ["fit.index"], "behaviour": ["Site visits (30d)"]}
+    config = config_from(d, tmp_path)
+    data = load_training_data(None, config)
+    with caplog.at_level(logging.WARNING):
+        train_bundle(data.tables, config, source=data.source)
+    assert "column 'Referral_code' has values in only 10 training rows of acquisition (fewer than leakage.min_rows, 20)" in caplog.text
+    assert "'Segment' has values in only" not in caplog.text

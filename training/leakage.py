@@ -68,7 +68,12 @@ def leakage_guard(
             why = None
             if present.sum() >= lc.min_rows and y[present].min() == 1:
                 why = f"has values only for positives of {target} ({int(present.sum())} training rows)"
-            elif present.sum() >= lc.min_rows:
+            elif present.sum() < lc.min_rows:
+                log.warning(
+                    "leakage guard: column %r has values in only %d training rows of %s (fewer than leakage.min_rows, %d), "
+                    "so it was not judged", name, int(present.sum()), target, lc.min_rows,
+                )
+            else:
                 auc = single_feature_auc(values, y, categorical, config.features.min_category_count)
                 if auc > lc.max_single_feature_auc:
                     why = f"alone it ranks {target} with AUC {auc:.3f} > {lc.max_single_feature_auc} on the training period"
