@@ -146,9 +146,9 @@ class ContractError(UserError):
             msg += f" — {count} row(s), e.g. {shown}"
         super().__init__(msg)
 
-    def as_column(self, label: str) -> ContractError:
-        """The same error, naming the column as the user knows it (``label``)."""
-        return ContractError(self.table, label, self.problem, self.rows, self.values, self.total)
+    def as_column(self, label: str, table: str | None = None) -> ContractError:
+        """The same error, naming the column (and table) as the user knows them."""
+        return ContractError(table or self.table, label, self.problem, self.rows, self.values, self.total)
 
 
 def _offending(table: str, column: str | None, problem: str, mask: np.ndarray, values: pd.Series) -> None:

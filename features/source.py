@@ -55,6 +55,8 @@ TargetName = Literal["qualification", "acquisition"]
 TIME_COLUMN_OF = {"qualification": "qualified_at", "acquisition": "acquired_at"}
 FLAG_COLUMN_OF = {"qualification": "qualified", "acquisition": "acquired"}
 ROW_ORDER_EPOCH = pd.Timestamp("2000-01-01")
+DEFAULT_POSITIVES = frozenset({"1", "1.0", "true", "yes", "y"})
+DEFAULT_NEGATIVES = frozenset({"0", "0.0", "false", "no", "n"})
 CONTRACT_LEAD_COLUMNS = tuple(c.name for c in LEADS.columns)
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class TargetSpec(_Strict):
 
     def positive_values(self) -> set[str]:
         if self.positive is None:
-            return {"1", "1.0", "true", "yes", "y"}
+            return set(DEFAULT_POSITIVES)
         return {self.positive.strip().lower()}
 
     def negative_values(self) -> set[str]:
@@ -185,13 +187,6 @@ class DataConfig(_Strict):
         for key, col in (("id_column", self.id_column), ("created_at_column", self.created_at_column), *(("rename", c) for c in self.rename)):
             if col is not None and col in self.drop:
                 raise ValueError(f"column {col!r} is in both {key} and drop")
-        judged = {*self.attributes.categorical, *self.attributes.numeric, *self.attributes.behaviour}
-        for col in self.keep:
-            if col not in judged:
-                raise ValueError(
-                    f"keep lists {col!r}, which is not a declared categorical, numeric or behaviour column "
-                    "(only those are judged by the leakage guard)"
-                )
         targets_of: dict[str, str] = {}
         for src, dst in self.rename.items():
             if dst in targets_of:
@@ -298,10 +293,21 @@ def resolve(path: str, base: Path | None) -> Path:
     return p if p.is_absolute() or base is None else base / p
 
 
+def _in_user_terms(e: ContractError, config: DataConfig, renamed: Mapping[str, str]) -> ContractError:
+    """A contract error on the leads or outcomes built from the user's file, naming the file's column."""
+    if e.table == "leads" and e.column in CONTRACT_LEAD_COLUMNS:
+        own = ({"lead_id": config.id_column, "created_at": config.created_at_column} | {d: s for s, d in renamed.items()}).get(e.column)
+        return e.as_column(f"{own} (as {e.column})" if own else f"{e.column} (a data contract column, read by its name)")
+    timestamps = {TIME_COLUMN_OF[t]: spec.timestamp for t, spec in config.targets.items() if spec.timestamp}
+    if e.table == "outcomes" and e.column in timestamps:
+        return e.as_column(f"{timestamps[e.column]} (as {e.column})", table="leads")
+    return e
+
+
 def _unique_names(names: list[str], table: str) -> list[str]:
     """``names`` (trimmed column names), or an error naming one that is there twice."""
     for name in dict.fromkeys(names):
-        if names.count(name) > 1:
+        if name and names.count(name) > 1:  # blank header cells (stray spreadsheet columns) are pandas' "Unnamed: N"
             raise ContractError(table, name, f"{names.count(name)} columns have this name (once spaces around names are removed); rename all but one")
     return names
 
@@ -319,6 +325,8 @@ def _read(src: FileSource, base: Path | None, table: str) -> pd.DataFrame:
         ).iloc[0]]
         _unique_names(header, table)
         return pd.read_csv(path, sep=src.separator, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding)
+    except ContractError:
+        raise
     except UnicodeDecodeError as e:
         raise ContractError(table, None, f"file is not {src.encoding} text: {path} ({e.reason} at byte {e.start}); set encoding") from None
     except pd.errors.EmptyDataError:
@@ -376,22 +384,19 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             raise ContractError("leads", src, f"renamed to {dst!r}, but the file also has a column {dst!r}; drop one of them (data.drop)")
         leads[dst] = raw[src]
     standard_sources = [c for c in CONTRACT_LEAD_COLUMNS[2:] if c in leads]
-    user_name = {"lead_id": config.id_column, "created_at": config.created_at_column} | {dst: src for src, dst in renamed.items()}
     try:
         leads = coerce_table(leads, LEADS, allow_empty=False)
     except ContractError as e:
-        if e.table == "leads" and e.column in CONTRACT_LEAD_COLUMNS:
-            own = user_name.get(e.column)
-            raise e.as_column(f"{own} (as {e.column})" if own else f"{e.column} (a data contract column, read by its name)") from None
-        raise
+        raise _in_user_terms(e, config, renamed) from None
 
     columns: dict[str, str] = {}
+    built_in = {*_standard_features(standard_sources), *(("lead_age_days",) if config.created_at_column else ())}
     roles: dict[str, list[str]] = {"categorical": [], "numeric": [], "behaviour": []}
     for role in roles:
         for col in getattr(config.attributes, role):
             name = field_name(col)
-            if name in CONTRACT_LEAD_COLUMNS or name in STANDARD_SOURCES or name == "lead_age_days":
-                name = f"attr_{name}"  # a column of the user's named like a contract column or built-in feature
+            if name in CONTRACT_LEAD_COLUMNS or name in built_in:
+                name = f"attr_{name}"  # a column of the user's named like a contract column or a built-in feature in use
             if name in columns:
                 raise ContractError("leads", col, f"its field name {name!r} clashes with another column's; rename one of them")
             columns[name] = col
@@ -424,8 +429,8 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             continue
         if spec.flag is not None:
             text = raw[spec.flag].astype(object)
-            known = text.notna().to_numpy()
             lowered = text.where(text.notna(), "").astype(str).str.strip().str.lower()
+            known = (lowered != "").to_numpy()  # blank (or only spaces): unlabelled
             positive = lowered.isin(spec.positive_values()).to_numpy()
             if not positive.any():
                 seen = sorted(set(lowered[known].tolist()))[:10]
@@ -436,6 +441,8 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             counts = lowered[known & ~positive].value_counts()
             if spec.negative is not None:
                 known = known & (positive | lowered.isin(spec.negative_values()).to_numpy())
+            elif spec.positive is None and set(counts.index) <= DEFAULT_NEGATIVES:
+                pass  # the default yes and no spellings (1/true/yes/y, 0/false/no/n)
             elif len(counts) > 1:
                 shown = ", ".join(f"{v!r} ({c:,} rows)" for v, c in counts.head(5).items())
                 raise ContractError(
@@ -463,14 +470,14 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
         try:
             tables.outcomes = coerce_table(outcomes, OUTCOMES)
         except ContractError as e:
-            timestamps = {TIME_COLUMN_OF[t]: spec.timestamp for t, spec in config.targets.items() if spec.timestamp}
-            if e.column in timestamps:
-                raise e.as_column(f"{timestamps[e.column]} (as {e.column})") from None
-            raise
+            raise _in_user_terms(e, config, renamed) from None
     for table, file, table_schema in (("events", config.events, EVENTS), ("identities", config.identities, IDENTITIES)):
         frame = empty_table(table_schema) if file is None else coerce_table(_read(file, base_dir, table), table_schema, allow_empty=False)
         setattr(tables, table, frame)
-    check_relations(tables)
+    try:
+        check_relations(tables)
+    except ContractError as e:
+        raise _in_user_terms(e, config, renamed) from None
     has_events = config.events is not None
     schema = AttributeSchema(
         standard=_standard_features(standard_sources),
@@ -482,7 +489,11 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
         targets=tuple(config.targets),
         aliases={name: col for name, col in columns.items() if name != col},
     )
-    kept = {field_name(c) for c in config.keep}
+    kept = {name for name, col in columns.items() if col in config.keep}
+    for col in config.keep:
+        if not for_scoring and col not in columns.values():
+            log.warning("data.keep lists %r, which is not a declared categorical, numeric or behaviour column: "
+                        "the leakage guard judges only those, so keeping it changes nothing", col)
     return Source(tables, schema, flags, horizons, config.time_ordered_by_rows, columns, kept)
 
 

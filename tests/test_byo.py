@@ -510,8 +510,12 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
     with pytest.raises(ContractError, match=r"leads\.Segment: 2 columns have this name"):
         load(base.assign(**{"Segment ": base["Segment"]}))
     (tmp_path / "x.csv").write_text("Lead Number;Segment;Segment;Won?\ncrm-1;smb;mid market;Y\n", encoding="utf-8")
-    with pytest.raises(ContractError, match=r"leads\.Segment: 2 columns have this name"):  # pandas would say Segment.1
+    with pytest.raises(ContractError, match=r"^leads\.Segment: 2 columns have this name"):  # pandas would say Segment.1
         load_source(DataConfig.model_validate(byo_config(tmp_path / "x.csv")["data"]))
+    # Blank header cells (stray spreadsheet columns) are pandas' "Unnamed: N", not a clash.
+    raw = _write(base, tmp_path / "x.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "x.csv").write_text("\n".join(f"{line};;" for line in raw) + "\n", encoding="utf-8")
+    assert len(load_source(DataConfig.model_validate(byo_config(tmp_path / "x.csv")["data"])).tables.leads) == 300
     with pytest.raises(ContractError, match=r"leads\.fit\.index: declared in data\.attributes\.numeric but empty in every row"):
         load(base.assign(**{"fit.index": np.nan}))
     d = byo_config(_write(base, tmp_path / "x.csv"))
@@ -524,6 +528,20 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
     src = load(base.assign(seniority=base["Segment"]), attributes={
         "categorical": ["Segment", "seniority"], "numeric": ["fit.index"], "title": "Title", "behaviour": ["Site visits (30d)"]})
     assert "attr_seniority" in src.schema.categorical and src.columns["attr_seniority"] == "seniority"
+    # The default yes/no spellings mixed, and blank cells (unlabelled), load as before.
+    mixed = base.assign(**{"Won?": np.where(base["Won?"] == "Y", "yes", np.resize(["0", "false", "No", " "], 300))})
+    flag = load(mixed, targets={"acquisition": {"flag": "Won?"}}).flags["acquisition"]
+    assert np.nansum(flag) == (base["Won?"] == "Y").sum() and np.isnan(flag).sum() == ((base["Won?"] != "Y") & (np.arange(300) % 4 == 3)).sum()
+    # A column named like a built-in feature that is not in use keeps its name; keep works on it.
+    src = load(base.assign(region=base["Segment"]), keep=["region"], attributes={"categorical": ["Segment", "region"]})
+    assert "region" in src.schema.categorical and src.kept == {"region"}
+    with caplog.at_level(logging.WARNING):
+        load(base, keep=["Title"])
+    assert "data.keep lists 'Title', which is not a declared categorical, numeric or behaviour column" in caplog.text
+    # A timestamp target before creation names the user's columns, in the leads file.
+    timed = base.assign(Created="2024-03-01 10:00", Closed=np.where(np.arange(300) == 7, "2024-02-01 10:00", ""))
+    with pytest.raises(ContractError, match=r"^leads\.Closed \(as acquired_at\): .*row 8"):
+        load(timed, created_at_column="Created", targets={"acquisition": {"timestamp": "Closed", "horizon_days": 30}})
     # A rename onto a column the file has too.
     with pytest.raises(ContractError, match=r"leads\.Segment: renamed to 'industry', but the file also has a column 'industry'"):
         load(base.assign(industry="Software"), rename={"Segment": "industry"})
@@ -536,7 +554,6 @@ def test_odd_exports_are_refused_naming_the_column(tmp_path: Path, caplog: pytes
         (lambda d: d["data"].update(rename={"Segment": "industry", "Title": "industry"}), r"rename maps both 'Segment' and 'Title' to 'industry'"),
         (lambda d: d["data"]["targets"]["acquisition"].update(positive=True), r"YAML read this as true; quote the value .*positive: \"yes\""),
         (lambda d: d["data"]["targets"]["acquisition"].update(negative=["y"]), r"both positive and negative: \['y'\]"),
-        (lambda d: d["data"].update(keep=["Title"]), r"keep lists 'Title', which is not a declared categorical, numeric or behaviour column"),
     ],
 )
 def test_more_bad_configs_are_rejected_naming_the_key(export: Path, tmp_path: Path, change: Any, message: str) -> None:
@@ -571,7 +588,7 @@ def test_too_little_data_and_a_newest_first_file_are_refused(tmp_path: Path) -> 
     d = byo_config(_write(df, tmp_path / "newest-first.csv"), created_at_column="Created")
     config = config_from(d, tmp_path)
     data = load_training_data(None, config)
-    with pytest.raises(UserError, match=r"split\.by is row_order.*those leads are older.*use split\.by: time, or sort the file oldest first"):
+    with pytest.raises(UserError, match=r"split\.by is row_order.*'Created' \(data\.created_at_column\) runs newest first \(rank correlation with the row number -1\.00\): use split\.by: time"):
         train_bundle(data.tables, config, source=data.source)
 
 
