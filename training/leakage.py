@@ -22,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.source import AttributeSchema
 from training.config import LABEL_OF, TrainConfig
+from training.shift import positive_rates
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,8 @@ def single_feature_auc(values: pd.Series, y: np.ndarray, categorical: bool, min_
     """How well one column alone ranks ``y``, either way round (0.5 … 1)."""
     if categorical:
         keys = values.astype(object).where(values.notna(), "\0missing").astype(str)
-        counts = keys.map(keys.value_counts())
-        keys = keys.where(counts >= min_count, "\0rare")
-        x = pd.Series(y).groupby(keys.to_numpy()).transform("mean").to_numpy()
+        codes = pd.factorize(keys)[0].astype("float64")
+        x = positive_rates(codes, np.asarray(y, dtype="float64"), np.ones(len(codes), dtype=bool), min_count)
     else:
         x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
         finite = np.isfinite(x)

@@ -28,7 +28,7 @@ SHOWN = 3  # features named in the warning
 MIN_CHANGE = 0.05  # a feature's AUC drop from training to validation worth naming (and 2 SE)
 
 
-def _encode(key: np.ndarray, y: np.ndarray, fit: np.ndarray, min_count: int) -> np.ndarray:
+def positive_rates(key: np.ndarray, y: np.ndarray, fit: np.ndarray, min_count: int) -> np.ndarray:
     """Each row's positive rate of its key among the ``fit`` rows.
 
     Keys with fewer than ``min_count`` fit rows, and keys the fit rows do not have, share
@@ -91,8 +91,8 @@ def period_aucs(
             finite = x[train][np.isfinite(x[train])]
             edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1)[1:-1])) if len(finite) else np.array([])
             key = np.where(np.isnan(x), -1.0, np.searchsorted(edges, x, side="right").astype(float))
-        crossed = np.where(half, _encode(key, y, other, min_count), _encode(key, y, half, min_count))
-        whole = _encode(key, y, train, min_count)
+        crossed = np.where(half, positive_rates(key, y, other, min_count), positive_rates(key, y, half, min_count))
+        whole = positive_rates(key, y, train, min_count)
         t, t_se = auc_with_se(y[train], crossed[train], per_lead[0])
         v, v_se = auc_with_se(y[valid], whole[valid], per_lead[1])
         out.append((j, t, v, float(np.hypot(t_se, v_se))))
