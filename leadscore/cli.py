@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from features.contract import UserError
+from serving.security import DEFAULT_MAX_BATCH, HARD_MAX_BATCH, MAX_BATCH_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("leadscore")
@@ -283,8 +284,8 @@ def _registry_ref(model_uri: str) -> tuple[str, str | None]:
 @click.option("--model", "model_uri", default="models:/lead-scoring@champion", show_default=True, help="MLflow model URI to import and serve.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), envvar="LEADSCORE_MAX_BATCH",
-              help="Most leads per /score_batch request (also read from LEADSCORE_MAX_BATCH).")
+@click.option("--max-batch", default=DEFAULT_MAX_BATCH, show_default=True, type=click.IntRange(1, HARD_MAX_BATCH), envvar=MAX_BATCH_ENV,
+              help=f"Most leads per /score_batch request (also read from {MAX_BATCH_ENV}).")
 @click.option("--bento-name", default="lead-scoring", show_default=True, help="Name of the model in the BentoML model store.")
 @clean_errors
 def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str) -> None:
@@ -301,7 +302,7 @@ def serve(model_uri: str, host: str, port: int, max_batch: int, bento_name: str)
     labels = {"registered_model": name, "registered_version": version or "unregistered", "source_uri": model_uri}
     model = bentoml.mlflow.import_model(bento_name, model_uri, labels=labels)
     step(f"serving {model.tag} on http://{host}:{port} (POST /score, POST /score_batch, GET /model, /docs)")
-    env = {**os.environ, "LEADSCORE_BENTO_MODEL": str(model.tag), "LEADSCORE_MAX_BATCH": str(max_batch)}
+    env = {**os.environ, "LEADSCORE_BENTO_MODEL": str(model.tag), MAX_BATCH_ENV: str(max_batch)}
     bentoml_exe = Path(sys.executable).with_name("bentoml")
     cmd = [str(bentoml_exe), "serve", "serving.service:LeadScoring", "--host", host, "--port", str(port)]
     sys.stdout.flush()
