@@ -404,13 +404,14 @@ def load_source(config: DataConfig, base: str | Path | None = None, for_scoring:
             values = raw[col]
             if not for_scoring and values.notna().sum() == 0:
                 raise ContractError("leads", col, f"declared in data.attributes.{role} but empty in every row; fill it or leave it out")
-            distinct = values.nunique()
-            if not for_scoring and role == "categorical" and n >= 100 and distinct > 0.5 * values.notna().sum():
-                log.warning(
-                    "leads.%s: declared categorical, but %s of its %s values are distinct (an id, an e-mail?): "
-                    "as a category it carries next to nothing; leave it out or declare it otherwise",
-                    col, f"{distinct:,}", f"{int(values.notna().sum()):,}",
-                )
+            if not for_scoring and role == "categorical" and n >= 100:
+                distinct, filled = values.nunique(), int(values.notna().sum())
+                if distinct > 0.5 * filled:
+                    log.warning(
+                        "leads.%s: declared categorical, but %s of its %s values are distinct (an id, an e-mail?): "
+                        "as a category it carries next to nothing; leave it out or declare it otherwise",
+                        col, f"{distinct:,}", f"{filled:,}",
+                    )
             if role == "categorical":
                 leads[name] = values.astype(object).where(values.notna(), None)
             else:
